@@ -1,0 +1,22 @@
+// Logging setup: one pattern for every command, quieter ranks other than 0.
+#include "stride/common/log.h"
+
+#include <unistd.h>
+
+#include <string>
+
+namespace stride {
+
+void init_logging(int rank, bool verbose) {
+  if (rank == 0) {
+    spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+    spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+  } else {
+    spdlog::set_pattern("[%H:%M:%S] [rank " + std::to_string(rank) + "] %^%l%$ %v");
+    spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
+  }
+}
+
+bool is_terminal(std::FILE* stream) { return isatty(fileno(stream)) != 0; }
+
+}  // namespace stride

@@ -1,0 +1,86 @@
+// The layer interface. A layer is built for a per-sample input shape, owns its
+// parameters and the scratch buffers it needs for batches up to a maximum size,
+// and runs forward and backward through the backend in the Context it is given.
+// Parameter gradients are overwritten by backward (callers never zero them).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stride/common/rng.h"
+#include "stride/core/backend.h"
+#include "stride/core/tensor.h"
+
+namespace stride {
+
+enum class Mode : uint8_t { training, inference };
+
+// Everything a forward or backward pass needs besides the tensors.
+struct Context {
+  Backend& backend;
+  Mode mode = Mode::training;
+  uint64_t seed = 0;  // dropout masks are Philox(mix(seed, step, layer), element)
+  uint64_t step = 0;  // global optimizer step
+};
+
+struct Parameter {
+  std::string name;  // "kernel", "bias", "gamma", "beta"; nested layers prefix "conv1/"
+  Tensor value;
+  Tensor grad;
+  bool trainable = true;
+  // Weight decay applies to kernels, not to biases or BN scales (what most recipes want).
+  bool decay = true;
+};
+
+// Non-trainable state saved with the weights (BN running statistics).
+struct Buffer {
+  std::string name;
+  Tensor value;
+};
+
+class Layer {
+ public:
+  virtual ~Layer() = default;
+
+  // Short type name ("conv2d") and the spec token that rebuilds this layer ("conv(32,3)").
+  virtual std::string kind() const = 0;
+  virtual std::string spec() const = 0;
+
+  // Fixes parameter shapes for a per-sample input shape and returns the output shape.
+  virtual Shape build(const Shape& input) = 0;
+  // Allocates parameters on the backend and initialises them from rng.
+  virtual void init_parameters(Backend& backend, Rng& rng) { (void)backend, (void)rng; }
+  // Allocates the scratch this layer needs for batches of up to max_batch samples.
+  virtual void reserve(Backend& backend, int64_t max_batch) { (void)backend, (void)max_batch; }
+
+  virtual void forward(Context& ctx, const Tensor& x, Tensor& y) = 0;
+  // dx may be undefined (first layer, frozen prefix): then it is not computed.
+  virtual void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+
+  // A layer whose output is its input under another shape (flatten): the model
+  // passes a view and skips forward/backward.
+  virtual bool is_view() const { return false; }
+
+  virtual std::vector<Parameter*> parameters() { return {}; }
+  virtual std::vector<Buffer*> buffers() { return {}; }
+  // Forward floating-point operations per sample (a multiply-add counts two).
+  virtual int64_t flops() const { return 0; }
+
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return output_shape_; }
+
+  // Frozen layers keep their weights; their parameters are not trainable.
+  void set_trainable(bool trainable);
+  bool trainable() const { return trainable_; }
+
+ protected:
+  Shape input_shape_;
+  Shape output_shape_;
+  bool trainable_ = true;
+};
+
+using LayerPtr = std::unique_ptr<Layer>;
+
+}  // namespace stride

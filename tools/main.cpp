@@ -1,0 +1,70 @@
+// `stride COMMAND ...`: dispatches to a subcommand; the one place that turns an
+// exception into a one-line message and a non-zero exit code.
+#include <cstdio>
+#include <exception>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "stride/common/error.h"
+#include "stride/common/log.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(const stride::tools::Args&);
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"prepare", stride::tools::run_prepare, "import a dataset into HDF5 shards + manifest.json"},
+    {"train", stride::tools::run_train, "train one trial (data-parallel under mpirun)"},
+    {"grid", stride::tools::run_grid, "run every point of a config's [grid] as a trial"},
+    {"eval", stride::tools::run_eval, "accuracy, per-class precision/recall/F1, confusion matrix"},
+    {"predict", stride::tools::run_predict, "classify PNG/JPEG images with a checkpoint"},
+    {"summary", stride::tools::run_summary, "layer table: output shapes, parameters, FLOPs"},
+    {"report", stride::tools::run_report, "query the experiment store: trials, curves, HTML"},
+    {"bench", stride::tools::run_bench, "throughput of training, the loader and all-reduce"},
+};
+
+void print_usage(std::FILE* out) {
+  fmt::print(out, "usage: stride COMMAND [options]   (stride COMMAND --help for its options)\n\ncommands:\n");
+  for (const auto& c : kCommands) fmt::print(out, "  {:<9} {}\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  stride::init_logging();
+  if (argc < 2) {
+    print_usage(stderr);
+    return 2;
+  }
+  const std::string_view name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(stdout);
+    return 0;
+  }
+  if (name == "--version") {
+    fmt::print("stride {}\n", STRIDE_VERSION);
+    return 0;
+  }
+  for (const auto& command : kCommands) {
+    if (name != command.name) continue;
+    const stride::tools::Args args(argv + 2, argv + argc);
+    try {
+      return command.run(args);
+    } catch (const stride::Error& e) {
+      fmt::print(stderr, "stride {}: error: {}\n", command.name, e.what());
+      return 1;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "stride {}: error: {}\n", command.name, e.what());
+      return 1;
+    }
+  }
+  fmt::print(stderr, "stride: unknown command '{}'\n", name);
+  print_usage(stderr);
+  return 2;
+}

@@ -118,6 +118,10 @@ class Backend {
   virtual void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& gamma,
                                   const Tensor& saved_mean, const Tensor& saved_var, Tensor& dx, Tensor& dgamma,
                                   Tensor& dbeta) = 0;
+  // The input gradient of inference-mode batch norm (frozen layers, as Keras runs
+  // them when fine-tuning): dx = dy * gamma / sqrt(running_var + epsilon).
+  virtual void batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,
+                                            const Tensor& running_var, Tensor& dx) = 0;
 
   // Dense. x [N,I], w [I,O], bias [O] or undefined, y [N,O].
   virtual void dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;
@@ -132,8 +136,9 @@ class Backend {
                                      Tensor& dlogits) = 0;
 
   // Inverted dropout: y = x * mask, mask = (u >= rate) / (1 - rate), u from
-  // Philox(key, element index), identical on every backend.
-  virtual void dropout_forward(float rate, uint64_t key, const Tensor& x, Tensor& y, Tensor& mask) = 0;
+  // Philox(key, element_offset + element index), identical on every backend.
+  virtual void dropout_forward(float rate, uint64_t key, uint64_t element_offset, const Tensor& x, Tensor& y,
+                               Tensor& mask) = 0;
   virtual void multiply(const Tensor& a, const Tensor& b, Tensor& out) = 0;
 
   // out = a + b (residual joins); x *= alpha.
@@ -156,7 +161,5 @@ std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 
 // True when this build has the CUDA backend and a GPU is visible.
 bool cuda_available();
-// The CUDA backend on GPU `device`; throws CudaError when there is none.
-std::unique_ptr<Backend> make_cuda_backend(int device = 0);
 
 }  // namespace stride

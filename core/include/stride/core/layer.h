@@ -21,8 +21,10 @@ enum class Mode : uint8_t { training, inference };
 struct Context {
   Backend& backend;
   Mode mode = Mode::training;
-  uint64_t seed = 0;  // dropout masks are Philox(mix(seed, step, layer), element)
-  uint64_t step = 0;  // global optimizer step
+  uint64_t seed = 0;           // dropout masks are Philox(mix(seed, step, layer), global element)
+  uint64_t step = 0;           // global optimizer step
+  int64_t sample_offset = 0;   // index of this rank's first sample in the global batch
+  int layer = 0;               // index of the running layer, set by the model
 };
 
 struct Parameter {
@@ -72,7 +74,7 @@ class Layer {
   const Shape& output_shape() const { return output_shape_; }
 
   // Frozen layers keep their weights; their parameters are not trainable.
-  void set_trainable(bool trainable);
+  virtual void set_trainable(bool trainable);
   bool trainable() const { return trainable_; }
 
  protected:

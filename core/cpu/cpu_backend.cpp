@@ -1,0 +1,248 @@
+// CPU backend: memory, elementwise ops, loss, dropout and optimizer updates as
+// OpenMP loops (oneDNN has no primitive for these). Parallel only above a size
+// where a fork-join pays for itself.
+#include "cpu_backend.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "stride/common/rng.h"
+
+namespace stride::cpu {
+namespace {
+
+constexpr int64_t kParallelElements = 1 << 15;
+
+void expect_same_elements(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.elements() != b.elements())
+    fail<ShapeError>("{}: {} and {} differ in size", op, a.shape().str(), b.shape().str());
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(int threads)
+    : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_), cache_(engine_), threads_(threads) {
+  if (threads > 0) omp_set_num_threads(threads);
+  threads_ = omp_get_max_threads();
+}
+
+std::string CpuBackend::name() const {
+  const dnnl_version_t* v = dnnl_version();
+  return fmt::format("cpu (oneDNN {}.{}.{}, {} threads)", v->major, v->minor, v->patch, threads_);
+}
+
+void* CpuBackend::allocate(size_t bytes) {
+  // 64-byte alignment: a cache line and an AVX-512 register.
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  void* pointer = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  if (pointer == nullptr) fail<Error>("out of host memory allocating {} bytes", bytes);
+  return pointer;
+}
+
+void CpuBackend::deallocate(void* pointer) noexcept { std::free(pointer); }
+
+void CpuBackend::copy_from_host(const void* source, Tensor& destination) {
+  std::memcpy(destination.raw(), source, destination.bytes());
+}
+
+void CpuBackend::copy_to_host(const Tensor& source, void* destination) {
+  std::memcpy(destination, source.raw(), source.bytes());
+}
+
+void CpuBackend::copy(const Tensor& source, Tensor& destination) {
+  if (source.bytes() != destination.bytes())
+    fail<ShapeError>("copy: {} and {} differ in size", source.shape().str(), destination.shape().str());
+  if (source.raw() != destination.raw()) std::memcpy(destination.raw(), source.raw(), source.bytes());
+}
+
+void CpuBackend::fill(Tensor& tensor, float value) {
+  if (tensor.dtype() == DType::f32) {
+    float* p = tensor.f32();
+    const int64_t n = tensor.elements();
+#pragma omp parallel for simd if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) p[i] = value;
+  } else if (tensor.dtype() == DType::i32) {
+    std::fill_n(tensor.i32(), tensor.elements(), static_cast<int32_t>(value));
+  } else {
+    std::memset(tensor.raw(), static_cast<int>(value), tensor.bytes());
+  }
+}
+
+void CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing,
+                                       float grad_scale, Tensor& probabilities, Tensor& losses, Tensor& dlogits) {
+  if (logits.shape().rank() != 2) fail<ShapeError>("softmax_cross_entropy: logits {} not [N,K]", logits.shape().str());
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  if (labels.elements() != n || losses.elements() != n || probabilities.elements() != n * k ||
+      dlogits.elements() != n * k)
+    fail<ShapeError>("softmax_cross_entropy: logits {}, labels {}, losses {} do not fit", logits.shape().str(),
+                     labels.shape().str(), losses.shape().str());
+  const float* z = logits.f32();
+  const int32_t* y = labels.i32();
+  float* p = probabilities.f32();
+  float* loss = losses.f32();
+  float* dz = dlogits.f32();
+  const float off_value = label_smoothing / static_cast<float>(k);
+  const float on_value = 1.0f - label_smoothing + off_value;
+  for (int64_t row = 0; row < n; ++row) {
+    if (y[row] < 0 || y[row] >= k) fail<DataError>("label {} out of range [0, {})", y[row], k);
+  }
+#pragma omp parallel for if (n * k > kParallelElements)
+  for (int64_t row = 0; row < n; ++row) {
+    const float* zr = z + row * k;
+    float* pr = p + row * k;
+    float* dr = dz + row * k;
+    const float max = *std::max_element(zr, zr + k);
+    double sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(zr[j] - max));
+    const float log_sum = max + static_cast<float>(std::log(sum));
+    double row_loss = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      const float log_p = zr[j] - log_sum;
+      const float target = j == y[row] ? on_value : off_value;
+      pr[j] = std::exp(log_p);
+      row_loss -= static_cast<double>(target) * log_p;
+      dr[j] = (pr[j] - target) * grad_scale;
+    }
+    loss[row] = static_cast<float>(row_loss);
+  }
+}
+
+void CpuBackend::dropout_forward(float rate, uint64_t key, uint64_t element_offset, const Tensor& x, Tensor& y,
+                                 Tensor& mask) {
+  expect_same_elements(x, y, "dropout");
+  expect_same_elements(x, mask, "dropout mask");
+  const int64_t n = x.elements();
+  const float keep_scale = rate < 1.0f ? 1.0f / (1.0f - rate) : 0.0f;
+  const float* in = x.f32();
+  float* out = y.f32();
+  float* m = mask.f32();
+  // Element e draws lane e % 4 of Philox block e / 4, e counted globally.
+#pragma omp parallel for if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t e = element_offset + static_cast<uint64_t>(i);
+    const uint32_t bits = philox4x32(key, 0, e >> 2).v[e & 3];
+    m[i] = uniform_from_bits(bits) >= rate ? keep_scale : 0.0f;
+    out[i] = in[i] * m[i];
+  }
+}
+
+void CpuBackend::batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,
+                                              const Tensor& running_var, Tensor& dx) {
+  expect_same_elements(dy, dx, "batchnorm_backward_inference");
+  const int64_t channels = gamma.elements();
+  if (running_var.elements() != channels || dy.elements() % channels != 0)
+    fail<ShapeError>("batchnorm_backward_inference: {} with {} channels", dy.shape().str(), channels);
+  const float* g = gamma.f32();
+  const float* rv = running_var.f32();
+  const float* pdy = dy.f32();
+  float* pdx = dx.f32();
+  const int64_t rows = dy.elements() / channels;
+#pragma omp parallel for if (dy.elements() > kParallelElements)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < channels; ++c)
+      pdx[r * channels + c] = pdy[r * channels + c] * g[c] / std::sqrt(rv[c] + p.epsilon);
+}
+
+void CpuBackend::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
+  expect_same_elements(a, b, "multiply");
+  expect_same_elements(a, out, "multiply");
+  const float *pa = a.f32(), *pb = b.f32();
+  float* po = out.f32();
+  const int64_t n = a.elements();
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) po[i] = pa[i] * pb[i];
+}
+
+void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& out) {
+  expect_same_elements(a, b, "add");
+  expect_same_elements(a, out, "add");
+  const float *pa = a.f32(), *pb = b.f32();
+  float* po = out.f32();
+  const int64_t n = a.elements();
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+}
+
+void CpuBackend::scale(Tensor& x, float alpha) {
+  float* p = x.f32();
+  const int64_t n = x.elements();
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) p[i] *= alpha;
+}
+
+void CpuBackend::argmax_rows(const Tensor& x, Tensor& out) {
+  if (x.shape().rank() != 2 || out.elements() != x.dim(0))
+    fail<ShapeError>("argmax_rows: {} into {}", x.shape().str(), out.shape().str());
+  const int64_t n = x.dim(0), k = x.dim(1);
+  const float* px = x.f32();
+  int32_t* po = out.i32();
+  for (int64_t row = 0; row < n; ++row)
+    po[row] = static_cast<int32_t>(std::max_element(px + row * k, px + (row + 1) * k) - (px + row * k));
+}
+
+double CpuBackend::sum_of_squares(const Tensor& x) {
+  const float* p = x.f32();
+  const int64_t n = x.elements();
+  double sum = 0;
+#pragma omp parallel for reduction(+ : sum) if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]) * p[i];
+  return sum;
+}
+
+void CpuBackend::adam_update(const AdamParams& p, Tensor& w, const Tensor& g, Tensor& m, Tensor& v) {
+  expect_same_elements(w, g, "adam");
+  expect_same_elements(w, m, "adam");
+  expect_same_elements(w, v, "adam");
+  const int64_t n = w.elements();
+  float* pw = w.f32();
+  const float* pg = g.f32();
+  float* pm = m.f32();
+  float* pv = v.f32();
+  const float bias_correction1 = 1.0f - std::pow(p.beta1, static_cast<float>(p.step));
+  const float sqrt_bias_correction2 = std::sqrt(1.0f - std::pow(p.beta2, static_cast<float>(p.step)));
+  const float step_size = p.lr / bias_correction1;
+  const float coupled_decay = p.decoupled ? 0.0f : p.weight_decay;
+  const float decoupled_factor = p.decoupled ? 1.0f - p.lr * p.weight_decay : 1.0f;
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) {
+    const float grad = pg[i] + coupled_decay * pw[i];
+    pm[i] = p.beta1 * pm[i] + (1.0f - p.beta1) * grad;
+    pv[i] = p.beta2 * pv[i] + (1.0f - p.beta2) * grad * grad;
+    const float denom = std::sqrt(pv[i]) / sqrt_bias_correction2 + p.epsilon;
+    pw[i] = pw[i] * decoupled_factor - step_size * pm[i] / denom;
+  }
+}
+
+void CpuBackend::sgd_update(const SgdParams& p, Tensor& w, const Tensor& g, Tensor& velocity) {
+  expect_same_elements(w, g, "sgd");
+  const int64_t n = w.elements();
+  float* pw = w.f32();
+  const float* pg = g.f32();
+  if (p.momentum == 0.0f) {
+#pragma omp parallel for simd if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) pw[i] -= p.lr * (pg[i] + p.weight_decay * pw[i]);
+    return;
+  }
+  expect_same_elements(w, velocity, "sgd");
+  float* pvel = velocity.f32();
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) {
+    const float grad = pg[i] + p.weight_decay * pw[i];
+    pvel[i] = p.momentum * pvel[i] + grad;
+    pw[i] -= p.lr * (p.nesterov ? grad + p.momentum * pvel[i] : pvel[i]);
+  }
+}
+
+}  // namespace stride::cpu
+
+namespace stride {
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<cpu::CpuBackend>(threads); }
+
+}  // namespace stride

@@ -1,0 +1,50 @@
+// CUDA, cuBLAS and cuDNN status checks: each failing call becomes a typed
+// stride error carrying the expression, file and line. RAII owners for streams
+// and events.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include "stride/common/error.h"
+#include "stride/common/handle.h"
+
+namespace stride::cuda {
+
+void check_cuda(cudaError_t status, const char* expression, const char* file, int line);
+void check_cublas(cublasStatus_t status, const char* expression, const char* file, int line);
+void check_cudnn(cudnnStatus_t status, const char* expression, const char* file, int line);
+
+#define STRIDE_CUDA_CHECK(expr) ::stride::cuda::check_cuda((expr), #expr, __FILE__, __LINE__)
+#define STRIDE_CUBLAS_CHECK(expr) ::stride::cuda::check_cublas((expr), #expr, __FILE__, __LINE__)
+#define STRIDE_CUDNN_CHECK(expr) ::stride::cuda::check_cudnn((expr), #expr, __FILE__, __LINE__)
+// After a kernel launch: configuration errors surface here, not at the next sync.
+#define STRIDE_CUDA_CHECK_LAUNCH() STRIDE_CUDA_CHECK(cudaGetLastError())
+
+struct StreamTraits {
+  static cudaStream_t invalid() noexcept { return nullptr; }
+  static void close(cudaStream_t s) noexcept { cudaStreamDestroy(s); }
+};
+struct EventTraits {
+  static cudaEvent_t invalid() noexcept { return nullptr; }
+  static void close(cudaEvent_t e) noexcept { cudaEventDestroy(e); }
+};
+struct CudnnTraits {
+  static cudnnHandle_t invalid() noexcept { return nullptr; }
+  static void close(cudnnHandle_t h) noexcept { cudnnDestroy(h); }
+};
+struct CublasTraits {
+  static cublasHandle_t invalid() noexcept { return nullptr; }
+  static void close(cublasHandle_t h) noexcept { cublasDestroy(h); }
+};
+
+using Stream = UniqueHandle<cudaStream_t, StreamTraits>;
+using Event = UniqueHandle<cudaEvent_t, EventTraits>;
+using CudnnHandle = UniqueHandle<cudnnHandle_t, CudnnTraits>;
+using CublasHandle = UniqueHandle<cublasHandle_t, CublasTraits>;
+
+Stream make_stream();
+Event make_event();
+
+}  // namespace stride::cuda

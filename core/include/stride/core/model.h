@@ -1,0 +1,85 @@
+// A sequential model: layers built for a per-sample input shape, with the
+// activation and gradient buffers for batches up to a maximum size allocated
+// once (reserve), so forward and backward allocate nothing. Layers are named
+// "03_conv2d" (index, kind): checkpoint groups and summaries use these names.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "stride/core/layer.h"
+
+namespace stride {
+
+struct LayerSummary {
+  std::string name;  // "03_conv2d"
+  std::string spec;  // "conv(64,3)"
+  Shape output;      // per sample
+  int64_t trainable_parameters = 0;
+  int64_t non_trainable_parameters = 0;  // frozen weights and BN moving statistics
+  int64_t flops = 0;                     // forward, per sample
+};
+
+// A tensor a checkpoint saves: parameters and buffers, by layer and name.
+struct StateEntry {
+  std::string layer;  // "03_conv2d"
+  std::string name;   // "kernel", "conv1/kernel", "moving_mean"
+  Tensor* tensor;
+};
+
+class Model {
+ public:
+  Model(const Shape& input, std::vector<LayerPtr> layers);
+  static Model from_spec(const std::string& spec, const Shape& input);
+
+  Model(Model&&) noexcept = default;
+  Model& operator=(Model&&) noexcept = default;
+
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return layers_.back()->output_shape(); }
+  std::string spec() const;
+  size_t size() const { return layers_.size(); }
+  Layer& layer(size_t i) { return *layers_.at(i); }
+  std::string layer_name(size_t i) const;
+
+  // Allocates the parameters on the backend, initialised from the seed.
+  void init(Backend& backend, uint64_t seed);
+  // Allocates activations, gradients and layer scratch for batches of up to max_batch.
+  void reserve(int64_t max_batch);
+  int64_t max_batch() const { return max_batch_; }
+  Backend& backend() const;
+
+  // x: [n, input...] with n <= max_batch. Returns the output (logits) [n, classes].
+  const Tensor& forward(Context& ctx, const Tensor& x);
+  // Backpropagates dlogits ([n, classes]) through the last forward. Calls
+  // on_layer_done(i) as soon as layer i's parameter gradients are final, in
+  // reverse layer order, so gradient all-reduce can start while backward goes on.
+  void backward(Context& ctx, const Tensor& dlogits, const std::function<void(size_t)>& on_layer_done = nullptr);
+
+  std::vector<Parameter*> parameters();
+  std::vector<Parameter*> trainable_parameters();
+  // Parameters of one layer (for per-layer gradient buckets).
+  std::vector<Parameter*> layer_parameters(size_t i) { return layers_.at(i)->parameters(); }
+  std::vector<StateEntry> state();
+
+  // Needs init(): counts come from the allocated parameters.
+  std::vector<LayerSummary> summary();
+  int64_t parameter_count();
+  int64_t trainable_parameter_count();
+
+  // Freezes layers [0, n) and unfreezes the rest.
+  void freeze_first(size_t n);
+
+ private:
+  Shape input_shape_;
+  std::vector<LayerPtr> layers_;
+  Backend* backend_ = nullptr;
+  int64_t max_batch_ = 0;
+  std::vector<Tensor> outputs_;      // per layer, [max_batch, output] (undefined for view layers)
+  std::vector<Tensor> input_grads_;  // per layer, [max_batch, input] (undefined when never needed)
+  std::vector<Tensor> current_;      // per layer output of the last forward (views)
+  Tensor input_;                     // the last forward's input
+};
+
+}  // namespace stride

@@ -1,0 +1,62 @@
+// Optimizers over a model's trainable parameters: SGD (momentum, Nesterov),
+// Adam and AdamW, with weight decay on kernels and optional gradient clipping
+// by global norm. Slots (moments, velocities) are allocated once at
+// construction for every parameter, so freezing and unfreezing keep them and a
+// step allocates nothing. The formulas are PyTorch's (see backend.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "stride/core/model.h"
+
+namespace stride {
+
+struct OptimizerConfig {
+  std::string kind = "adam";  // adam | adamw | sgd
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float epsilon = 1e-7f;
+  float momentum = 0.0f;
+  bool nesterov = false;
+  float weight_decay = 0.0f;
+  float clip_norm = 0.0f;  // > 0: scale gradients so their global L2 norm is at most this
+};
+
+// One optimizer slot, for checkpoints.
+struct SlotEntry {
+  std::string layer;      // "03_conv2d"
+  std::string parameter;  // "kernel"
+  std::string slot;       // "m", "v", "velocity"
+  Tensor* tensor;
+};
+
+class Optimizer {
+ public:
+  Optimizer(const OptimizerConfig& config, Model& model);
+
+  // One update of every trainable parameter with learning rate lr. Returns the
+  // global gradient norm before clipping when clipping is on, else 0.
+  double step(float lr);
+
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }
+  const OptimizerConfig& config() const { return config_; }
+  Backend& backend() { return backend_; }
+  std::vector<SlotEntry> slots();
+
+ private:
+  struct Entry {
+    std::string layer;
+    Parameter* parameter;
+    Tensor first;   // Adam m, SGD velocity
+    Tensor second;  // Adam v
+  };
+
+  OptimizerConfig config_;
+  Backend& backend_;
+  std::vector<Entry> entries_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace stride

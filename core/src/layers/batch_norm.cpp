@@ -1,0 +1,89 @@
+// Batch normalisation. Training mode normalises with the batch statistics and
+// updates the moving ones; inference mode uses the moving statistics. A frozen
+// layer always runs in inference mode (as Keras does when fine-tuning), and its
+// backward passes dy * gamma / sqrt(var + eps) through.
+#include <fmt/format.h>
+
+#include "init.h"
+#include "stride/core/layers.h"
+
+namespace stride {
+
+BatchNorm::BatchNorm(float momentum, float epsilon) {
+  if (!(momentum >= 0.0f && momentum < 1.0f)) fail<ConfigError>("batchnorm: momentum must be in [0, 1), got {}", momentum);
+  if (!(epsilon > 0.0f)) fail<ConfigError>("batchnorm: epsilon must be positive, got {}", epsilon);
+  params_.momentum = momentum;
+  params_.epsilon = epsilon;
+}
+
+std::string BatchNorm::spec() const {
+  if (params_.momentum == 0.99f && params_.epsilon == 1e-3f) return "bn";
+  return fmt::format("bn(momentum={:g},epsilon={:g})", params_.momentum, params_.epsilon);
+}
+
+Shape BatchNorm::build(const Shape& input) {
+  if (input.rank() != 3 && input.rank() != 1)
+    fail<ShapeError>("bn expects an (H, W, C) or (F) input, got {}", input.str());
+  input_shape_ = output_shape_ = input;
+  return output_shape_;
+}
+
+void BatchNorm::init_parameters(Backend& backend, Rng& rng) {
+  (void)rng;
+  const Shape channels{input_shape_[input_shape_.rank() - 1]};
+  allocate_parameter(backend, gamma_, channels);
+  allocate_parameter(backend, beta_, channels);
+  init_constant(backend, gamma_.value, 1.0f);
+  init_constant(backend, beta_.value, 0.0f);
+  moving_mean_.value = Tensor(backend, channels);
+  moving_variance_.value = Tensor(backend, channels);
+  init_constant(backend, moving_mean_.value, 0.0f);
+  init_constant(backend, moving_variance_.value, 1.0f);
+}
+
+void BatchNorm::reserve(Backend& backend, int64_t max_batch) {
+  (void)max_batch;
+  const Shape channels{input_shape_[input_shape_.rank() - 1]};
+  saved_mean_ = Tensor(backend, channels);
+  saved_var_ = Tensor(backend, channels);
+}
+
+Tensor BatchNorm::as_nhwc(const Tensor& t) const {
+  if (input_shape_.rank() == 3) return t;
+  return t.view(Shape{t.dim(0), 1, 1, input_shape_[0]});
+}
+
+void BatchNorm::forward(Context& ctx, const Tensor& x, Tensor& y) {
+  Tensor x4 = as_nhwc(x), y4 = as_nhwc(y);
+  if (ctx.mode == Mode::training && trainable_) {
+    ctx.backend.batchnorm_forward_training(params_, x4, gamma_.value, beta_.value, y4, saved_mean_, saved_var_,
+                                           moving_mean_.value, moving_variance_.value);
+  } else {
+    ctx.backend.batchnorm_forward_inference(params_, x4, gamma_.value, beta_.value, moving_mean_.value,
+                                            moving_variance_.value, y4);
+  }
+}
+
+void BatchNorm::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
+  (void)y;
+  if (!trainable_) {
+    if (dx.defined())
+      ctx.backend.batchnorm_backward_inference(params_, dy, gamma_.value, moving_variance_.value, dx);
+    return;
+  }
+  // oneDNN and cuDNN always produce the input gradient; give it a scratch when unwanted.
+  Tensor input_grad = dx;
+  if (!input_grad.defined()) {
+    Tensor scratch(ctx.backend, x.shape());
+    input_grad = scratch;
+  }
+  Tensor x4 = as_nhwc(x), dy4 = as_nhwc(dy), dx4 = as_nhwc(input_grad);
+  ctx.backend.batchnorm_backward(params_, x4, dy4, gamma_.value, saved_mean_, saved_var_, dx4, gamma_.grad,
+                                 beta_.grad);
+}
+
+std::vector<Parameter*> BatchNorm::parameters() { return {&gamma_, &beta_}; }
+
+std::vector<Buffer*> BatchNorm::buffers() { return {&moving_mean_, &moving_variance_}; }
+
+}  // namespace stride

@@ -1,0 +1,179 @@
+// The sequential model: building, buffers, forward and backward.
+#include "stride/core/model.h"
+
+#include <fmt/format.h>
+
+#include "stride/common/error.h"
+#include "stride/core/spec.h"
+
+namespace stride {
+
+Model::Model(const Shape& input, std::vector<LayerPtr> layers) : input_shape_(input), layers_(std::move(layers)) {
+  if (layers_.empty()) fail<ConfigError>("a model needs at least one layer");
+  Shape shape = input;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    try {
+      shape = layers_[i]->build(shape);
+    } catch (const ShapeError& e) {
+      fail<ConfigError>("model.layers: layer {} '{}': {}", i + 1, layers_[i]->spec(), e.what());
+    }
+  }
+  if (shape.rank() != 1)
+    fail<ConfigError>("model.layers: the model must end in a flat (classes) output, got {} (add flatten or gap)",
+                      shape.str());
+}
+
+Model Model::from_spec(const std::string& spec, const Shape& input) { return Model(input, parse_layers(spec)); }
+
+std::string Model::spec() const {
+  std::string out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (i) out += ' ';
+    out += layers_[i]->spec();
+  }
+  return out;
+}
+
+std::string Model::layer_name(size_t i) const { return fmt::format("{:02}_{}", i, layers_.at(i)->kind()); }
+
+Backend& Model::backend() const {
+  if (backend_ == nullptr) fail<Error>("the model has no backend yet (call init)");
+  return *backend_;
+}
+
+void Model::init(Backend& backend, uint64_t seed) {
+  backend_ = &backend;
+  // One stream for all initialisers, in layer order: the same seed gives the same weights.
+  Rng rng(seed, /*stream=*/0x1417);
+  for (auto& layer : layers_) layer->init_parameters(backend, rng);
+  max_batch_ = 0;
+}
+
+void Model::reserve(int64_t max_batch) {
+  Backend& be = backend();
+  if (max_batch <= max_batch_) return;
+  max_batch_ = max_batch;
+  outputs_.assign(layers_.size(), Tensor());
+  input_grads_.assign(layers_.size(), Tensor());
+  current_.assign(layers_.size(), Tensor());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = *layers_[i];
+    layer.reserve(be, max_batch);
+    if (!layer.is_view()) outputs_[i] = Tensor(be, layer.output_shape().with_batch(max_batch));
+    if (i > 0 && !layer.is_view()) input_grads_[i] = Tensor(be, layer.input_shape().with_batch(max_batch));
+  }
+}
+
+const Tensor& Model::forward(Context& ctx, const Tensor& x) {
+  const int64_t n = x.dim(0);
+  if (x.shape().sample() != input_shape_)
+    fail<ShapeError>("model input {} does not match the model's {}", x.shape().sample().str(), input_shape_.str());
+  if (n > max_batch_) reserve(n);
+  input_ = x;
+  const Tensor* in = &input_;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = *layers_[i];
+    ctx.layer = static_cast<int>(i);
+    if (layer.is_view()) {
+      current_[i] = in->view(layer.output_shape().with_batch(n));
+    } else {
+      current_[i] = outputs_[i].batch_prefix(n);
+      layer.forward(ctx, *in, current_[i]);
+    }
+    in = &current_[i];
+  }
+  return current_.back();
+}
+
+void Model::backward(Context& ctx, const Tensor& dlogits, const std::function<void(size_t)>& on_layer_done) {
+  const int64_t n = input_.dim(0);
+  if (dlogits.shape() != current_.back().shape())
+    fail<ShapeError>("output gradient {} does not match the output {}", dlogits.shape().str(),
+                     current_.back().shape().str());
+  // Layers before the first trainable one need no input gradient.
+  size_t first_trainable = layers_.size();
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    bool trainable = false;
+    for (Parameter* p : layers_[i]->parameters()) trainable = trainable || p->trainable;
+    if (trainable) {
+      first_trainable = i;
+      break;
+    }
+  }
+  Tensor grad = dlogits;
+  for (size_t i = layers_.size(); i-- > 0;) {
+    if (i < first_trainable) break;
+    Layer& layer = *layers_[i];
+    ctx.layer = static_cast<int>(i);
+    const Tensor& x = i == 0 ? input_ : current_[i - 1];
+    if (layer.is_view()) {
+      grad = grad.view(layer.input_shape().with_batch(n));
+    } else {
+      Tensor dx = (i > first_trainable) ? input_grads_[i].batch_prefix(n) : Tensor();
+      layer.backward(ctx, x, current_[i], grad, dx);
+      grad = dx;
+    }
+    if (on_layer_done) on_layer_done(i);
+  }
+}
+
+std::vector<Parameter*> Model::parameters() {
+  std::vector<Parameter*> out;
+  for (auto& layer : layers_)
+    for (Parameter* p : layer->parameters()) out.push_back(p);
+  return out;
+}
+
+std::vector<Parameter*> Model::trainable_parameters() {
+  std::vector<Parameter*> out;
+  for (Parameter* p : parameters())
+    if (p->trainable) out.push_back(p);
+  return out;
+}
+
+std::vector<StateEntry> Model::state() {
+  std::vector<StateEntry> out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (Parameter* p : layers_[i]->parameters()) out.push_back({layer_name(i), p->name, &p->value});
+    for (Buffer* b : layers_[i]->buffers()) out.push_back({layer_name(i), b->name, &b->value});
+  }
+  return out;
+}
+
+std::vector<LayerSummary> Model::summary() {
+  backend();  // parameters exist only after init
+  std::vector<LayerSummary> rows;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = *layers_[i];
+    LayerSummary row;
+    row.name = layer_name(i);
+    row.spec = layer.spec();
+    row.output = layer.output_shape();
+    row.flops = layer.flops();
+    for (Parameter* p : layer.parameters()) {
+      const int64_t count = p->value.defined() ? p->value.elements() : 0;
+      (p->trainable ? row.trainable_parameters : row.non_trainable_parameters) += count;
+    }
+    for (Buffer* b : layer.buffers()) row.non_trainable_parameters += b->value.defined() ? b->value.elements() : 0;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+int64_t Model::parameter_count() {
+  int64_t total = 0;
+  for (const auto& row : summary()) total += row.trainable_parameters + row.non_trainable_parameters;
+  return total;
+}
+
+int64_t Model::trainable_parameter_count() {
+  int64_t total = 0;
+  for (const auto& row : summary()) total += row.trainable_parameters;
+  return total;
+}
+
+void Model::freeze_first(size_t n) {
+  for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_trainable(i >= n);
+}
+
+}  // namespace stride

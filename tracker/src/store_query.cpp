@@ -60,7 +60,11 @@ std::vector<ExperimentSummary> Store::experiments() {
   sqlite::Statement experiments(db_.get(), "SELECT id, name, created_at FROM experiments ORDER BY name");
   while (experiments.step()) {
     index[experiments.column_int(0)] = list.size();
-    list.push_back({experiments.column_int(0), experiments.column_text(1), experiments.column_double(2)});
+    ExperimentSummary summary;
+    summary.id = experiments.column_int(0);
+    summary.name = experiments.column_text(1);
+    summary.created_at = experiments.column_double(2);
+    list.push_back(std::move(summary));
   }
   sqlite::Statement counts(db_.get(), R"sql(
 SELECT experiment_id, status, count(*), max(max(started_at, heartbeat_at, coalesce(ended_at, 0)))

@@ -53,8 +53,10 @@ std::vector<std::string> all_names(sqlite3* db) {
 }
 
 std::string op_sql(CompareOp op) {
-  const std::string_view text = compare_op_text(op);
-  return " " + std::string(text) + " ";
+  std::string text = " ";
+  text.append(compare_op_text(op));
+  text.push_back(' ');
+  return text;
 }
 
 }  // namespace

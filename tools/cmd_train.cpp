@@ -1,9 +1,44 @@
-// `stride train`: under construction in this build.
-#include "commands.h"
-#include "stride/common/error.h"
+// `stride train --config FILE [--set k=v]... [--db PATH] [--device cpu|cuda] [--resume]`
+#include <fmt/format.h>
+
+#include "cli.h"
+#include "run/trainer.h"
 
 namespace stride::tools {
 
-int run_train(const Args&) { fail<Error>("'train' is not part of this build yet"); }
+int run_train(const Args& args) {
+  CommandLine command;
+  command.usage = "stride train --config FILE [--set section.key=value]... [--db PATH] [--device cpu|cuda] [--resume]";
+  command.summary =
+      "Trains one trial of the config's experiment: validation every epoch, the test split at the end, a checkpoint\n"
+      "after every epoch, and parameters, metrics and decisions in the experiment store. Under `mpirun -np N`\n"
+      "the N ranks train one data-parallel replica each (data.batch_size is per rank).";
+  std::vector<std::string> overrides;
+  std::string config_path, db, device;
+  command.options.add_options()
+      ("config,c", po::value(&config_path)->required(), "experiment config (INI)")
+      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
+      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store (SQLite)")
+      ("device", po::value(&device), "cpu | cuda (overrides train.device)")
+      ("resume", po::bool_switch(), "continue this config's interrupted trial from its last checkpoint")
+      ("no-progress", po::bool_switch(), "plain log lines instead of a progress bar");
+  const auto vm = parse_command_line(command, args);
+  if (!vm) return 0;
+  TrainRequest request;
+  request.config = Config::load(config_path, overrides);
+  if (!device.empty()) request.config.set("train.device", device, "--device");
+  request.db_path = db;
+  request.resume = (*vm)["resume"].as<bool>();
+  request.progress_on_terminal = !(*vm)["no-progress"].as<bool>();
+  const TrainResult result = train(request);
+  if (result.trial_id != 0) {
+    std::string line = fmt::format("trial {} {} after {} epochs in {:.1f}s", result.trial_id,
+                                   tracker::status_name(result.status), result.epochs, result.seconds);
+    if (const auto it = result.final_metrics.find("test_accuracy"); it != result.final_metrics.end())
+      line += fmt::format(": test accuracy {:.4f}", it->second);
+    fmt::print("{}\ncheckpoint: {}\n", line, result.checkpoint);
+  }
+  return 0;
+}
 
 }  // namespace stride::tools

@@ -129,7 +129,7 @@ Group create_group(hid_t location, const std::string& name) {
 }
 
 Group open_group(hid_t location, const std::string& name) {
-  if (!exists(location, name)) fail<Hdf5Error>("group '{}' is missing", name);
+  if (name != "." && name != "/" && !exists(location, name)) fail<Hdf5Error>("group '{}' is missing", name);
   return Group(STRIDE_H5_CHECK(H5Gopen2(location, name.c_str(), H5P_DEFAULT)));
 }
 

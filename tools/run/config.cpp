@@ -1,0 +1,286 @@
+// Config schema and INI reading. Boost.Program_options parses the file (with
+// every option unregistered, so nothing is silently dropped); the schema
+// here decides what is allowed.
+#include "config.h"
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "stride/common/error.h"
+#include "stride/common/strings.h"
+
+namespace stride::tools {
+
+namespace {
+
+constexpr KeySpec kSchema[] = {
+    {"experiment.name", "", ValueKind::text, "experiment the trial belongs to (default: the config file's name)"},
+    {"experiment.seed", "42", ValueKind::integer, "seeds weights, data order, augmentation and dropout"},
+
+    {"data.dir", "data/fashion-mnist", ValueKind::text, "prepared dataset directory (stride prepare --out)"},
+    {"data.batch_size", "32", ValueKind::integer, "images per step on each rank"},
+    {"data.limit", "0", ValueKind::integer, "> 0: use only the first N training images"},
+    {"data.workers", "2", ValueKind::integer, "loader threads decoding and augmenting"},
+    {"data.prefetch", "4", ValueKind::integer, "ready batches queued ahead of training"},
+    {"data.drop_last", "false", ValueKind::boolean, "skip the last partial batch of an epoch"},
+    {"data.tail", "", ValueKind::text, "keep | drop | pad: what the last partial batch does (overrides drop_last)"},
+    {"data.shuffle_window", "16384", ValueKind::integer, "images shuffled together"},
+    {"data.eval_batch_size", "256", ValueKind::integer, "images per evaluation step"},
+
+    {"augment.crop_padding", "0", ValueKind::integer, "random crop after padding by this many pixels"},
+    {"augment.pad_mode", "reflect", ValueKind::text, "reflect | zero"},
+    {"augment.hflip", "false", ValueKind::boolean, "random horizontal flip"},
+    {"augment.rotate_deg", "0", ValueKind::real, "random rotation in [-r, r] degrees"},
+    {"augment.zoom", "0", ValueKind::real, "random zoom in [1-z, 1+z]"},
+    {"augment.translate", "0", ValueKind::real, "random shift in [-t, t] of the size"},
+    {"augment.cutout", "0", ValueKind::real, "erase a square of this fraction of the size (p = 0.5)"},
+    {"augment.normalize", "true", ValueKind::boolean, "per-channel (x - mean) / std with the train statistics"},
+
+    {"model.layers", "", ValueKind::text, "layer spec, e.g. conv(32,3) relu maxpool(2) flatten dense(10)"},
+    {"model.arch", "", ValueKind::text, "named architecture: seed_cnn | vgg_bn | resnet9"},
+    {"model.init_from", "", ValueKind::text, "checkpoint whose weights initialise the matching layers (fine-tuning)"},
+    {"model.init_layers", "-1", ValueKind::integer, "how many leading layers to take from init_from (-1: all that match)"},
+    {"model.freeze", "", ValueKind::text, "N (first N layers) | all_but_head: layers not trained"},
+    {"model.unfreeze_epoch", "-1", ValueKind::integer, ">= 0: train every layer from this epoch on"},
+
+    {"train.epochs", "10", ValueKind::integer, "epochs to train"},
+    {"train.optimizer", "adam", ValueKind::text, "adam | adamw | sgd"},
+    {"train.lr", "0.001", ValueKind::real, "learning rate (for the global batch after lr_scaling)"},
+    {"train.beta1", "0.9", ValueKind::real, "Adam beta1"},
+    {"train.beta2", "0.999", ValueKind::real, "Adam beta2"},
+    {"train.epsilon", "1e-7", ValueKind::real, "Adam epsilon (Keras' default)"},
+    {"train.momentum", "0", ValueKind::real, "SGD momentum"},
+    {"train.nesterov", "false", ValueKind::boolean, "SGD Nesterov momentum"},
+    {"train.weight_decay", "0", ValueKind::real, "L2 (adam, sgd) or decoupled (adamw) weight decay"},
+    {"train.clip_norm", "0", ValueKind::real, "> 0: clip the global gradient norm"},
+    {"train.schedule", "constant", ValueKind::text, "constant | step | cosine | onecycle"},
+    {"train.warmup_epochs", "0", ValueKind::real, "linear warmup"},
+    {"train.step_epochs", "10", ValueKind::real, "step schedule: epochs between decays"},
+    {"train.gamma", "0.1", ValueKind::real, "step schedule: decay factor"},
+    {"train.min_lr", "0", ValueKind::real, "cosine schedule: final learning rate"},
+    {"train.label_smoothing", "0", ValueKind::real, "label smoothing of the cross-entropy"},
+    {"train.lr_scaling", "none", ValueKind::text, "none | linear: multiply lr by the number of ranks"},
+    {"train.threads", "0", ValueKind::integer, "CPU threads per rank (0: all cores / ranks on the node)"},
+    {"train.device", "cpu", ValueKind::text, "cpu | cuda"},
+    {"train.checkpoint_dir", "runs/checkpoints", ValueKind::text, "where checkpoints are written"},
+    {"train.bucket_mb", "25", ValueKind::real, "gradient all-reduce bucket size in MiB"},
+    {"train.collective_timeout", "300", ValueKind::real, "seconds a collective may wait before the job aborts"},
+
+    {"early_stopping.monitor", "val_loss", ValueKind::text, "metric watched"},
+    {"early_stopping.mode", "auto", ValueKind::text, "min | max | auto"},
+    {"early_stopping.min_delta", "0", ValueKind::real, "smallest change that counts as improvement"},
+    {"early_stopping.patience", "", ValueKind::integer, "epochs without improvement before stopping (unset: off)"},
+    {"early_stopping.baseline", "", ValueKind::real, "value the metric must beat"},
+    {"early_stopping.start_from_epoch", "0", ValueKind::integer, "epochs before checks begin"},
+    {"early_stopping.restore_best", "false", ValueKind::boolean, "restore the best weights at the end"},
+
+    {"reduce_lr.monitor", "val_loss", ValueKind::text, "metric watched"},
+    {"reduce_lr.mode", "auto", ValueKind::text, "min | max | auto"},
+    {"reduce_lr.factor", "0.1", ValueKind::real, "lr multiplier"},
+    {"reduce_lr.patience", "", ValueKind::integer, "epochs without improvement before reducing (unset: off)"},
+    {"reduce_lr.min_delta", "0.0001", ValueKind::real, "smallest change that counts as improvement"},
+    {"reduce_lr.cooldown", "0", ValueKind::integer, "epochs to wait after a reduction"},
+    {"reduce_lr.min_lr", "0", ValueKind::real, "lower bound on lr"},
+};
+
+constexpr std::string_view kGridOptions[] = {"pruner",   "metric",   "mode",           "n_startup_trials",
+                                             "n_warmup_epochs", "min_epochs", "reduction_factor",
+                                             "ranks_per_trial"};
+
+// Keys that change how a run executes, not what it computes: not hyperparameters,
+// so not part of a trial's identity (its parameter hash).
+constexpr std::string_view kOperationalKeys[] = {"experiment.name", "data.workers",      "data.prefetch",
+                                                 "data.eval_batch_size", "train.threads", "train.checkpoint_dir",
+                                                 "train.collective_timeout", "train.bucket_mb"};
+
+const KeySpec* find_key(std::string_view key) {
+  for (const KeySpec& spec : kSchema)
+    if (spec.key == key) return &spec;
+  return nullptr;
+}
+
+std::vector<std::string> known_keys() {
+  std::vector<std::string> keys;
+  for (const KeySpec& spec : kSchema) keys.emplace_back(spec.key);
+  return keys;
+}
+
+[[noreturn]] void unknown_key(std::string_view origin, const std::string& key) {
+  const auto keys = known_keys();
+  std::string suggestion = closest_match(key, keys);
+  const auto dot = key.find('.');
+  const std::string section = key.substr(0, dot);
+  const bool section_known = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
+    return k.substr(0, k.find('.')) == section;
+  });
+  if (!section_known && section != "grid")
+    fail<ConfigError>("{}: unknown section [{}]{}", origin, section,
+                      suggestion.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", suggestion));
+  if (suggestion.empty()) fail<ConfigError>("{}: unknown key '{}'", origin, key);
+  fail<ConfigError>("{}: unknown key '{}' (did you mean '{}'?)", origin, key, suggestion);
+}
+
+}  // namespace
+
+std::span<const KeySpec> config_schema() { return kSchema; }
+
+std::vector<std::string> split_grid_values(std::string_view text) {
+  std::vector<std::string> values;
+  std::string current;
+  int depth = 0;
+  for (const char c : text) {
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if (c == ',' && depth == 0) {
+      values.push_back(trim(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  values.push_back(trim(current));
+  values.erase(std::remove(values.begin(), values.end(), std::string()), values.end());
+  return values;
+}
+
+Config Config::from_text(std::string_view text, std::string_view origin) {
+  namespace po = boost::program_options;
+  Config config;
+  config.file_ = std::string(origin);
+  for (const KeySpec& spec : kSchema) config.values_[std::string(spec.key)] = std::string(spec.default_value);
+  std::istringstream stream{std::string(text)};
+  po::parsed_options parsed(nullptr);
+  try {
+    parsed = po::parse_config_file(stream, po::options_description(), /*allow_unregistered=*/true);
+  } catch (const po::error& e) {
+    fail<ConfigError>("{}: {}", origin, e.what());
+  }
+  for (const po::option& option : parsed.options) {
+    const std::string& key = option.string_key;
+    const std::string value = option.value.empty() ? std::string() : trim(option.value.front());
+    if (starts_with(key, "grid.")) {
+      const std::string name = key.substr(5);
+      if (name.find('.') == std::string::npos) {
+        if (std::find(std::begin(kGridOptions), std::end(kGridOptions), name) == std::end(kGridOptions)) {
+          std::vector<std::string> options(std::begin(kGridOptions), std::end(kGridOptions));
+          const std::string suggestion = closest_match(name, options);
+          fail<ConfigError>("{}: unknown grid option '{}'{}", origin, name,
+                            suggestion.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", suggestion));
+        }
+        config.grid_options_[name] = value;
+        continue;
+      }
+      if (find_key(name) == nullptr) unknown_key(fmt::format("{} [grid]", origin), name);
+      GridAxis axis{name, split_grid_values(value)};
+      if (axis.values.empty()) fail<ConfigError>("{}: grid key '{}' lists no values", origin, name);
+      for (const std::string& v : axis.values) config.check_value(name, v, fmt::format("{} [grid]", origin));
+      config.grid_.push_back(std::move(axis));
+      continue;
+    }
+    config.set(key, value, origin);
+  }
+  return config;
+}
+
+Config Config::load(const std::filesystem::path& file, const std::vector<std::string>& overrides) {
+  std::ifstream in(file);
+  if (!in) fail<ConfigError>("{}: cannot read the config file", file.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  Config config = from_text(text.str(), file.string());
+  config.file_ = file;
+  if (config.text("experiment.name").empty())
+    config.set("experiment.name", file.stem().string(), file.string());
+  for (const std::string& assignment : overrides) config.apply_override(assignment);
+  return config;
+}
+
+void Config::apply_override(const std::string& assignment) {
+  const auto equals = assignment.find('=');
+  if (equals == std::string::npos)
+    fail<ConfigError>("--set {}: expected section.key=value", assignment);
+  set(trim(assignment.substr(0, equals)), trim(assignment.substr(equals + 1)), "--set");
+}
+
+void Config::check_value(const std::string& key, const std::string& value, std::string_view origin) const {
+  const KeySpec* spec = find_key(key);
+  if (spec == nullptr) unknown_key(origin, key);
+  if (value.empty()) return;
+  const std::string what = fmt::format("{}: {}", origin, key);
+  switch (spec->kind) {
+    case ValueKind::integer: parse_int(value, what); break;
+    case ValueKind::real: parse_double(value, what); break;
+    case ValueKind::boolean: parse_bool(value, what); break;
+    case ValueKind::text: break;
+  }
+}
+
+void Config::set(const std::string& key, const std::string& value, std::string_view origin) {
+  check_value(key, value, origin);
+  values_[key] = value;
+  origins_[key] = std::string(origin);
+}
+
+bool Config::has(const std::string& key) const { return !text(key).empty(); }
+
+const std::string& Config::text(const std::string& key) const {
+  const auto it = values_.find(key);
+  if (it == values_.end()) fail<ConfigError>("config key '{}' is not in the schema", key);
+  return it->second;
+}
+
+std::string Config::origin(const std::string& key) const {
+  const auto it = origins_.find(key);
+  return it == origins_.end() ? "default" : it->second;
+}
+
+int64_t Config::integer(const std::string& key) const {
+  return parse_int(text(key), fmt::format("{}: {}", origin(key), key));
+}
+double Config::real(const std::string& key) const {
+  return parse_double(text(key), fmt::format("{}: {}", origin(key), key));
+}
+bool Config::boolean(const std::string& key) const {
+  return parse_bool(text(key), fmt::format("{}: {}", origin(key), key));
+}
+
+std::string Config::to_ini() const {
+  std::string out;
+  std::string section;
+  for (const KeySpec& spec : kSchema) {
+    const std::string key(spec.key);
+    const std::string& value = values_.at(key);
+    if (value.empty()) continue;
+    const auto dot = key.find('.');
+    if (key.substr(0, dot) != section) {
+      section = key.substr(0, dot);
+      out += fmt::format("{}[{}]\n", out.empty() ? "" : "\n", section);
+    }
+    out += fmt::format("{} = {}\n", key.substr(dot + 1), value);
+  }
+  return out;
+}
+
+tracker::Params Config::params() const {
+  tracker::Params params;
+  for (const KeySpec& spec : kSchema) {
+    const std::string key(spec.key);
+    const std::string& value = values_.at(key);
+    if (value.empty()) continue;
+    if (std::find(std::begin(kOperationalKeys), std::end(kOperationalKeys), spec.key) != std::end(kOperationalKeys))
+      continue;
+    switch (spec.kind) {
+      case ValueKind::integer: params[key] = static_cast<int64_t>(integer(key)); break;
+      case ValueKind::real: params[key] = real(key); break;
+      case ValueKind::boolean: params[key] = boolean(key); break;
+      case ValueKind::text: params[key] = value; break;
+    }
+  }
+  return params;
+}
+
+}  // namespace stride::tools

@@ -1,0 +1,57 @@
+// Backend and model construction shared by the commands.
+#include "session.h"
+
+#include "stride/common/error.h"
+#include "stride/core/spec.h"
+
+namespace stride::tools {
+
+std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
+  if (device == "cpu") return make_cpu_backend(threads);
+  if (device == "cuda") {
+    if (!cuda_available()) fail<ConfigError>("train.device = cuda: no CUDA GPU is visible to this process");
+    fail<ConfigError>("train.device = cuda: the CUDA backend does not run models in this build yet; use cpu");
+  }
+  fail<ConfigError>("train.device: expected cpu or cuda, got '{}'", device);
+}
+
+std::string model_spec(const Config& config, int64_t classes) {
+  const bool has_layers = config.has("model.layers");
+  const bool has_arch = config.has("model.arch");
+  if (has_layers == has_arch)
+    fail<ConfigError>("{}: [model] needs exactly one of 'layers' and 'arch'", config.file().string());
+  return has_layers ? config.text("model.layers") : arch_spec(config.text("model.arch"), classes);
+}
+
+ModelConfig model_config(const Config& config, const data::Manifest& manifest) {
+  ModelConfig c;
+  c.spec = model_spec(config, manifest.num_classes());
+  c.input = Shape{manifest.shape.height, manifest.shape.width, manifest.shape.channels};
+  c.classes = manifest.num_classes();
+  c.class_names = manifest.class_names;
+  c.normalize = config.boolean("augment.normalize");
+  c.mean = manifest.mean;
+  c.std = manifest.std;
+  c.source = manifest.source;
+  return c;
+}
+
+Model build_model(const ModelConfig& config, Backend& backend, uint64_t seed) {
+  Model model = Model::from_spec(config.spec, config.input);
+  if (model.output_shape().elements() != config.classes)
+    fail<ConfigError>("model '{}' ends in {} outputs but the data has {} classes", config.spec,
+                      model.output_shape().elements(), config.classes);
+  model.init(backend, seed);
+  return model;
+}
+
+size_t matching_prefix(Model& model, const ModelConfig& checkpoint) {
+  Model other = Model::from_spec(checkpoint.spec, checkpoint.input);
+  size_t n = 0;
+  while (n < model.size() && n < other.size() && model.layer(n).spec() == other.layer(n).spec() &&
+         model.layer(n).input_shape() == other.layer(n).input_shape())
+    ++n;
+  return n;
+}
+
+}  // namespace stride::tools

@@ -1,0 +1,257 @@
+// TrainContext: trial lifecycle, checkpoints and resumption around the loop.
+#include "train_context.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <filesystem>
+#include <thread>
+
+#include "session.h"
+#include "stride/common/error.h"
+#include "stride/common/strings.h"
+
+namespace stride::tools {
+
+data::AugmentOptions augment_options(const Config& config) {
+  data::AugmentOptions a;
+  a.crop_padding = static_cast<int>(config.integer("augment.crop_padding"));
+  a.pad_mode = config.text("augment.pad_mode");
+  a.hflip = config.boolean("augment.hflip");
+  a.rotate_deg = static_cast<float>(config.real("augment.rotate_deg"));
+  a.zoom = static_cast<float>(config.real("augment.zoom"));
+  a.translate = static_cast<float>(config.real("augment.translate"));
+  a.cutout = static_cast<float>(config.real("augment.cutout"));
+  a.normalize = config.boolean("augment.normalize");
+  return a;
+}
+
+OptimizerConfig optimizer_config(const Config& config) {
+  OptimizerConfig o;
+  o.kind = config.text("train.optimizer");
+  o.beta1 = static_cast<float>(config.real("train.beta1"));
+  o.beta2 = static_cast<float>(config.real("train.beta2"));
+  o.epsilon = static_cast<float>(config.real("train.epsilon"));
+  o.momentum = static_cast<float>(config.real("train.momentum"));
+  o.nesterov = config.boolean("train.nesterov");
+  o.weight_decay = static_cast<float>(config.real("train.weight_decay"));
+  o.clip_norm = static_cast<float>(config.real("train.clip_norm"));
+  return o;
+}
+
+ScheduleConfig schedule_config(const Config& config, int64_t epochs, int64_t steps_per_epoch, int world) {
+  ScheduleConfig s;
+  s.kind = config.text("train.schedule");
+  const std::string scaling = config.text("train.lr_scaling");
+  if (scaling != "none" && scaling != "linear")
+    fail<ConfigError>("train.lr_scaling: expected none or linear, got '{}'", scaling);
+  s.lr = static_cast<float>(config.real("train.lr") * (scaling == "linear" ? world : 1));
+  s.epochs = epochs;
+  s.steps_per_epoch = steps_per_epoch;
+  s.warmup_epochs = static_cast<float>(config.real("train.warmup_epochs"));
+  s.step_epochs = static_cast<float>(config.real("train.step_epochs"));
+  s.gamma = static_cast<float>(config.real("train.gamma"));
+  s.min_lr = static_cast<float>(config.real("train.min_lr"));
+  return s;
+}
+
+TrainContext::TrainContext(const TrainRequest& request) : request_(request) {
+  const Config& config = request.config;
+  int threads = static_cast<int>(config.integer("train.threads"));
+  if (threads <= 0)
+    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, replica_.local_size));
+  backend_ = make_backend(config.text("train.device"), threads);
+  if (replica_.rank == 0 && !request.db_path.empty()) {
+    store_.emplace(tracker::Store::open(request.db_path));
+    experiment_id_ = store_->ensure_experiment(config.text("experiment.name"));
+  }
+}
+
+TrainContext::~TrainContext() {
+  if (!store_ || trial_id_ == 0 || finished_) return;
+  try {
+    tracker::TrialOutcome outcome;
+    outcome.status = tracker::TrialStatus::failed;
+    outcome.error = std::uncaught_exceptions() > 0 ? "training stopped by an error" : "training did not finish";
+    store_->finish_trial(trial_id_, outcome);
+  } catch (const std::exception& e) {
+    spdlog::error("could not mark trial {} failed: {}", trial_id_, e.what());
+  }
+}
+
+void TrainContext::initialise_weights(Model& model, const ModelConfig& model_config) {
+  const Config& config = request_.config;
+  if (config.has("model.init_from")) {
+    const std::string path = config.text("model.init_from");
+    const CheckpointInfo info = read_checkpoint_info(path);
+    size_t layers = matching_prefix(model, info.model);
+    const int64_t asked = config.integer("model.init_layers");
+    if (asked >= 0) {
+      if (static_cast<size_t>(asked) > layers)
+        fail<ConfigError>("model.init_layers = {}: only the first {} layers of {} match this model", asked, layers,
+                          path);
+      layers = static_cast<size_t>(asked);
+    }
+    if (layers == 0) fail<ConfigError>("model.init_from = {}: no leading layer matches this model", path);
+    load_model_state(path, model, static_cast<int64_t>(layers));
+    if (replica_.rank == 0) spdlog::info("initialised the first {} layers from {}", layers, path);
+  }
+  if (config.has("model.freeze")) {
+    const std::string freeze = config.text("model.freeze");
+    size_t frozen = 0;
+    if (freeze == "all_but_head") {
+      // Everything before the last layer with parameters.
+      for (size_t i = 0; i < model.size(); ++i)
+        if (!model.layer_parameters(i).empty()) frozen = i;
+    } else {
+      frozen = static_cast<size_t>(parse_int(freeze, "model.freeze"));
+      if (frozen > model.size())
+        fail<ConfigError>("model.freeze = {}: the model has only {} layers", frozen, model.size());
+    }
+    model.freeze_first(frozen);
+    if (replica_.rank == 0) spdlog::info("froze the first {} layers", frozen);
+  }
+  (void)model_config;
+}
+
+std::string TrainContext::checkpoint_path() const {
+  const Config& config = request_.config;
+  return (std::filesystem::path(config.text("train.checkpoint_dir")) / config.text("experiment.name") /
+          fmt::format("trial-{}.h5", trial_id_))
+      .string();
+}
+
+TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callbacks& callbacks) {
+  TrainingState state;
+  if (!store_) return state;
+  const Config& config = request_.config;
+  tracker::NewTrial trial;
+  trial.experiment_id = experiment_id_;
+  trial.params = config.params();
+  trial.world_size = replica_.world;
+  trial.device = config.text("train.device");
+  trial.config_text = config.to_ini();
+
+  std::optional<std::string> resume_from;
+  if (request_.trial_id) {
+    trial_id_ = *request_.trial_id;
+    const tracker::TrialRecord record = store_->trial(trial_id_);
+    if (record.checkpoint_path && std::filesystem::exists(*record.checkpoint_path)) resume_from = record.checkpoint_path;
+  } else if (request_.resume) {
+    const auto record = store_->find_trial(experiment_id_, tracker::param_hash(trial.params));
+    if (!record)
+      fail<ConfigError>("--resume: experiment '{}' has no trial with these parameters in {}",
+                        config.text("experiment.name"), request_.db_path);
+    if (record->status == tracker::TrialStatus::completed || record->status == tracker::TrialStatus::stopped_early)
+      fail<ConfigError>("--resume: trial {} already finished ({})", record->id, tracker::status_name(record->status));
+    if (!record->checkpoint_path || !std::filesystem::exists(*record->checkpoint_path))
+      fail<CheckpointError>("--resume: trial {} has no checkpoint{}", record->id,
+                            record->checkpoint_path ? fmt::format(" ({} is missing)", *record->checkpoint_path) : "");
+    trial_id_ = record->id;
+    resume_from = record->checkpoint_path;
+  } else {
+    trial_id_ = store_->start_trial(trial);
+  }
+
+  if (resume_from) {
+    const CheckpointInfo info = read_checkpoint_info(*resume_from);
+    if (!info.state) fail<CheckpointError>("{}: holds no training state to resume from", *resume_from);
+    load_model_state(*resume_from, model);
+    load_optimizer_state(*resume_from, optimizer);
+    state = *info.state;
+    callbacks.restore(state.callbacks);
+    if (callbacks.best_weights() && info.has_best)
+      load_best_state(*resume_from, model.backend(), *callbacks.best_weight_slots());
+    store_->resume_trial(trial_id_, state.epoch - 1);
+    spdlog::info("resuming trial {} after epoch {} from {}", trial_id_, state.epoch, *resume_from);
+  } else if (request_.trial_id) {
+    store_->resume_trial(trial_id_, -1);
+  }
+  spdlog::info("trial {} of experiment '{}' ({} parameters, {} trainable)", trial_id_, config.text("experiment.name"),
+               model.parameter_count(), model.trainable_parameter_count());
+  return state;
+}
+
+void TrainContext::synchronise_start(Model& model, Optimizer& optimizer) {
+  (void)model;
+  (void)optimizer;
+}
+
+int64_t TrainContext::sample_offset(const data::Batch& batch) const {
+  const int64_t each = batch.global_size / replica_.world, extra = batch.global_size % replica_.world;
+  return replica_.rank * each + std::min<int64_t>(replica_.rank, extra);
+}
+
+void TrainContext::backward(Model& model, Context& ctx, const Tensor& dlogits) { model.backward(ctx, dlogits); }
+
+EpochTotals TrainContext::sum_totals(const EpochTotals& local) { return local; }
+
+void TrainContext::sum_confusion(ConfusionMatrix& confusion) { (void)confusion; }
+
+void TrainContext::save(Model& model, Optimizer& optimizer, Callbacks& callbacks, const ModelConfig& model_config,
+                        const TrainingState& state) {
+  TrainingState saved = state;
+  saved.callbacks = callbacks.state();
+  saved.extra = {{"trial_id", trial_id_}, {"experiment", request_.config.text("experiment.name")}};
+  save_checkpoint(checkpoint_path(), model_config, model, &optimizer, &saved, callbacks.best_weights());
+}
+
+void TrainContext::end_epoch(const EpochMetrics& metrics, EpochDecisions& decisions, const TrainingState& state,
+                             Model& model, Optimizer& optimizer, Callbacks& callbacks,
+                             const ModelConfig& model_config) {
+  last_metrics_ = metrics.values;
+  if (!store_) return;
+  if (request_.prune) {
+    const auto it = metrics.values.find(request_.prune_metric);
+    if (it != metrics.values.end()) {
+      tracker::Decision d = request_.prune(trial_id_, metrics.epoch, it->second);
+      pruned_ = d.kind == tracker::DecisionKind::prune;
+      decisions.rows.push_back(std::move(d));
+    }
+  }
+  std::vector<tracker::MetricRow> rows;
+  for (const auto& [name, value] : metrics.values) rows.push_back({name, metrics.epoch, std::nullopt, value, 0});
+  store_->log_metrics(trial_id_, rows);
+  store_->log_decisions(trial_id_, decisions.rows);
+  if (callbacks.best()) store_->set_best(trial_id_, *callbacks.best());
+  save(model, optimizer, callbacks, model_config, state);
+  store_->set_checkpoint(trial_id_, checkpoint_path());
+}
+
+void TrainContext::log_test(int64_t epoch, const EpochTotals& totals, const ClassificationReport& report) {
+  last_metrics_["test_loss"] = totals.mean_loss();
+  last_metrics_["test_accuracy"] = totals.accuracy();
+  if (!store_) return;
+  const std::vector<tracker::MetricRow> rows = {{"test_loss", epoch, std::nullopt, totals.mean_loss(), 0},
+                                                {"test_accuracy", epoch, std::nullopt, totals.accuracy(), 0}};
+  store_->log_metrics(trial_id_, rows);
+  tracker::Evaluation evaluation;
+  evaluation.split = "test";
+  evaluation.accuracy = report.accuracy;
+  evaluation.loss = totals.mean_loss();
+  for (const ClassMetrics& c : report.classes)
+    evaluation.classes.push_back({c.name, c.precision, c.recall, c.f1, c.support});
+  evaluation.macro = {report.macro.precision, report.macro.recall, report.macro.f1};
+  evaluation.weighted = {report.weighted.precision, report.weighted.recall, report.weighted.f1};
+  evaluation.confusion = report.confusion;
+  store_->log_evaluation(trial_id_, evaluation);
+}
+
+void TrainContext::finish(TrainResult& result, Model& model, Optimizer& optimizer, Callbacks& callbacks,
+                          const ModelConfig& model_config, const TrainingState& state) {
+  result.final_metrics = last_metrics_;
+  result.best = callbacks.best();
+  if (!store_) return;
+  // The final checkpoint holds the weights the trial ends with (the best ones under restore_best).
+  save(model, optimizer, callbacks, model_config, state);
+  result.checkpoint = checkpoint_path();
+  tracker::TrialOutcome outcome;
+  outcome.status = result.status;
+  outcome.best = callbacks.best();
+  outcome.checkpoint_path = result.checkpoint;
+  store_->finish_trial(trial_id_, outcome);
+  finished_ = true;
+}
+
+}  // namespace stride::tools

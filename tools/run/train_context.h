@@ -1,0 +1,88 @@
+// Everything around the training loop that is not arithmetic: the ranks and
+// their collectives, the backend, the store and the trial, checkpoints and
+// resumption, fine-tuning initialisation. Rank 0 (the leader) alone writes;
+// decisions it takes (stop, prune, learning-rate factor) are broadcast so
+// every rank runs the same number of steps.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config.h"
+#include "epoch_callbacks.h"
+#include "evaluator.h"
+#include "stride/core/checkpoint.h"
+#include "stride/core/optimizer.h"
+#include "stride/core/schedule.h"
+#include "stride/data/augment.h"
+#include "stride/data/loader.h"
+#include "stride/tracker/store.h"
+#include "trainer.h"
+
+namespace stride::tools {
+
+struct Replica {
+  int rank = 0, world = 1;
+  int local_rank = 0, local_size = 1;
+};
+
+using EpochTotals = EvalTotals;
+
+data::AugmentOptions augment_options(const Config& config);
+OptimizerConfig optimizer_config(const Config& config);
+// lr is scaled by the number of ranks when train.lr_scaling = linear.
+ScheduleConfig schedule_config(const Config& config, int64_t epochs, int64_t steps_per_epoch, int world);
+
+class TrainContext {
+ public:
+  explicit TrainContext(const TrainRequest& request);
+  ~TrainContext();  // marks an unfinished trial failed; never throws
+  TrainContext(const TrainContext&) = delete;
+  TrainContext& operator=(const TrainContext&) = delete;
+
+  const Replica& replica() const { return replica_; }
+  Backend& backend() { return *backend_; }
+  int64_t trial_id() const { return trial_id_; }
+
+  // Fine-tuning: weights from model.init_from, frozen layers from model.freeze.
+  void initialise_weights(Model& model, const ModelConfig& model_config);
+  // Starts (or, resuming, reopens) the trial and loads the checkpoint's state.
+  TrainingState open_trial(Model& model, Optimizer& optimizer, Callbacks& callbacks);
+  // Every rank starts from rank 0's parameters, buffers and optimizer state.
+  void synchronise_start(Model& model, Optimizer& optimizer);
+
+  int64_t sample_offset(const data::Batch& batch) const;
+  // Backward with gradients averaged across ranks.
+  void backward(Model& model, Context& ctx, const Tensor& dlogits);
+  EpochTotals sum_totals(const EpochTotals& local);
+  void sum_confusion(ConfusionMatrix& confusion);
+
+  // Leader: logs metrics and decisions, asks the pruner, saves the checkpoint.
+  // Then every rank learns the outcome (stop / prune / lr factor).
+  void end_epoch(const EpochMetrics& metrics, EpochDecisions& decisions, const TrainingState& state, Model& model,
+                 Optimizer& optimizer, Callbacks& callbacks, const ModelConfig& model_config);
+  bool pruned() const { return pruned_; }
+
+  void log_test(int64_t epoch, const EpochTotals& totals, const ClassificationReport& report);
+  void finish(TrainResult& result, Model& model, Optimizer& optimizer, Callbacks& callbacks,
+              const ModelConfig& model_config, const TrainingState& state);
+
+ private:
+  std::string checkpoint_path() const;
+  void save(Model& model, Optimizer& optimizer, Callbacks& callbacks, const ModelConfig& model_config,
+            const TrainingState& state);
+
+  const TrainRequest& request_;
+  Replica replica_;
+  std::unique_ptr<Backend> backend_;
+  std::optional<tracker::Store> store_;
+  int64_t experiment_id_ = 0;
+  int64_t trial_id_ = 0;
+  bool finished_ = false;
+  bool pruned_ = false;
+  std::map<std::string, double> last_metrics_;
+};
+
+}  // namespace stride::tools

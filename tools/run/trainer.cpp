@@ -1,0 +1,186 @@
+// The training loop. The epoch is the unit of resumption: a checkpoint after
+// every epoch holds weights, optimizer moments, callback state and the global
+// step, and everything random (data order, augmentation, dropout) is a
+// function of (seed, epoch, step), so a run resumed after epoch k repeats the
+// uninterrupted run's epochs k+1... exactly.
+#include "trainer.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "evaluator.h"
+#include "progress.h"
+#include "session.h"
+#include "stride/common/error.h"
+#include "stride/common/log.h"
+#include "stride/core/callbacks.h"
+#include "stride/core/layer.h"
+#include "stride/core/optimizer.h"
+#include "stride/core/schedule.h"
+#include "stride/data/loader.h"
+#include "stride/tracker/store.h"
+#include "train_context.h"
+
+namespace stride::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+data::LoaderOptions loader_options(const Config& config, const std::string& split, const Replica& replica) {
+  data::LoaderOptions o;
+  o.split = split;
+  const bool training = split == "train";
+  o.batch_size = training ? config.integer("data.batch_size") : config.integer("data.eval_batch_size");
+  o.shuffle = training;
+  o.augment = training;
+  o.augmentation = augment_options(config);
+  o.seed = static_cast<uint64_t>(config.integer("experiment.seed"));
+  o.rank = replica.rank;
+  o.world = replica.world;
+  o.limit = training ? config.integer("data.limit") : 0;
+  o.workers = static_cast<int>(config.integer("data.workers"));
+  o.prefetch = static_cast<int>(config.integer("data.prefetch"));
+  o.shuffle_window = config.integer("data.shuffle_window");
+  if (training) {
+    o.tail = config.has("data.tail") ? data::parse_tail_policy(config.text("data.tail"))
+             : config.boolean("data.drop_last") ? data::TailPolicy::drop
+                                                : data::TailPolicy::keep;
+  } else {
+    o.tail = data::TailPolicy::keep;
+  }
+  return o;
+}
+
+}  // namespace
+
+TrainResult train(const TrainRequest& request) {
+  const auto started = Clock::now();
+  const Config& config = request.config;
+  TrainContext run(request);
+  const Replica& replica = run.replica();
+  const bool leader = replica.rank == 0;
+
+  const data::Manifest manifest = data::load_manifest(config.text("data.dir"));
+  data::Loader train_loader(manifest, loader_options(config, "train", replica));
+  std::optional<data::Loader> val_loader, test_loader;
+  if (manifest.has_split("val")) val_loader.emplace(manifest, loader_options(config, "val", replica));
+  if (manifest.has_split("test")) test_loader.emplace(manifest, loader_options(config, "test", replica));
+
+  const ModelConfig model_cfg = model_config(config, manifest);
+  const uint64_t seed = static_cast<uint64_t>(config.integer("experiment.seed"));
+  Backend& backend = run.backend();
+  Model model = build_model(model_cfg, backend, seed);
+  const int64_t batch = config.integer("data.batch_size");
+  const int64_t eval_batch = config.integer("data.eval_batch_size");
+  model.reserve(std::max(batch, eval_batch));
+  run.initialise_weights(model, model_cfg);
+
+  Optimizer optimizer(optimizer_config(config), model);
+  const int64_t epochs = config.integer("train.epochs");
+  const int64_t steps_per_epoch = train_loader.steps_per_epoch();
+  const LrSchedule schedule(schedule_config(config, epochs, steps_per_epoch, replica.world));
+  SoftmaxCrossEntropy loss(static_cast<float>(config.real("train.label_smoothing")));
+  loss.reserve(backend, std::max(batch, eval_batch), model_cfg.classes);
+  BatchSlots slots(backend, model_cfg.input, std::max(batch, eval_batch));
+  Callbacks callbacks(config, model);
+
+  // Where a resumed run picks up; a fresh one starts at epoch 0.
+  TrainingState state = run.open_trial(model, optimizer, callbacks);
+  run.synchronise_start(model, optimizer);
+
+  Progress progress(leader, request.progress_on_terminal && is_terminal(stderr));
+  TrainResult result;
+  result.trial_id = run.trial_id();
+  ConfusionMatrix confusion(model_cfg.classes);
+  Context ctx{backend};
+  ctx.seed = seed;
+  const int64_t unfreeze_epoch = config.integer("model.unfreeze_epoch");
+
+  int64_t epoch = state.epoch;
+  for (; epoch < epochs; ++epoch) {
+    if (unfreeze_epoch >= 0 && epoch >= unfreeze_epoch) model.freeze_first(0);
+    const auto epoch_start = Clock::now();
+    progress.start(fmt::format("epoch {}/{}", epoch + 1, epochs), steps_per_epoch);
+    train_loader.start_epoch(epoch);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    float lr = 0;
+    ctx.mode = Mode::training;
+    for (int64_t step = 0; const data::Batch* b = train_loader.next(); ++step) {
+      lr = static_cast<float>(schedule.at(state.global_step) * callbacks.lr_factor());
+      ctx.step = static_cast<uint64_t>(state.global_step);
+      ctx.sample_offset = run.sample_offset(*b);
+      slots.load(*b);
+      const Tensor& logits = model.forward(ctx, slots.images());
+      loss.compute(backend, logits, slots.labels(), 1.0f / static_cast<float>(b->global_size));
+      run.backward(model, ctx, loss.dlogits());
+      optimizer.step(lr);
+      ++state.global_step;
+      const auto [batch_loss, batch_correct] = slots.score(logits, loss.losses());
+      loss_sum += batch_loss;
+      correct += batch_correct;
+      seen += b->size;
+      progress.update(step, loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen),
+                      static_cast<double>(seen * replica.world) / seconds_since(epoch_start));
+    }
+    const double train_seconds = seconds_since(epoch_start);
+    const EpochTotals train_totals = run.sum_totals({loss_sum, correct, seen});
+
+    EpochMetrics metrics;
+    metrics.epoch = epoch;
+    metrics.values["train_loss"] = train_totals.mean_loss();
+    metrics.values["train_accuracy"] = train_totals.accuracy();
+    metrics.values["lr"] = lr;
+    metrics.values["images_per_s"] = static_cast<double>(train_totals.count) / train_seconds;
+    metrics.values["data_wait_fraction"] = train_loader.wait_seconds() / train_seconds;
+    if (val_loader) {
+      confusion.reset();
+      const EpochTotals val = run.sum_totals(evaluate(model, loss, slots, *val_loader, confusion));
+      metrics.values["val_loss"] = val.mean_loss();
+      metrics.values["val_accuracy"] = val.accuracy();
+    }
+    metrics.values["epoch_seconds"] = seconds_since(epoch_start);
+    progress.finish(describe_epoch(metrics));
+
+    state.epoch = epoch + 1;
+    EpochDecisions decisions = callbacks.end_of_epoch(epoch, metrics, lr, model);
+    run.end_epoch(metrics, decisions, state, model, optimizer, callbacks, model_cfg);
+    if (decisions.stop) {
+      result.status = tracker::TrialStatus::stopped_early;
+      ++epoch;
+      break;
+    }
+    if (run.pruned()) {
+      result.status = tracker::TrialStatus::pruned;
+      ++epoch;
+      break;
+    }
+  }
+  result.epochs = epoch;
+
+  if (callbacks.restore_best(model)) spdlog::info("restored the best weights (epoch {})", callbacks.best_epoch() + 1);
+  if (test_loader && result.status != tracker::TrialStatus::pruned) {
+    confusion.reset();
+    const EpochTotals test = run.sum_totals(evaluate(model, loss, slots, *test_loader, confusion));
+    run.sum_confusion(confusion);
+    if (leader) {
+      const ClassificationReport report = confusion.report(model_cfg.class_names, test.mean_loss());
+      spdlog::info("test loss {:.4f}, test accuracy {:.4f} ({} images)", test.mean_loss(), test.accuracy(), test.count);
+      run.log_test(epoch - 1, test, report);
+    }
+  }
+  run.finish(result, model, optimizer, callbacks, model_cfg, state);
+  result.seconds = seconds_since(started);
+  return result;
+}
+
+}  // namespace stride::tools

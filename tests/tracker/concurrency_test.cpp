@@ -1,0 +1,171 @@
+// Several processes on one store: eight writers at once lose nothing and never
+// see "database is locked"; eight claimers of one grid take each point exactly
+// once; a writer killed inside a transaction loses only that transaction and
+// its trial is reported failed. Children are forked and open their own store;
+// a pipe is the start gate so they all begin together.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+
+#include "fixture.h"
+
+namespace stride::tracker::testing {
+namespace {
+
+constexpr int kProcesses = 8;
+
+// Forks `count` children that wait at a gate, then run body(index) and exit
+// with its result (an exception prints its message and exits 100). Returns
+// the exit codes.
+std::vector<int> run_children(int count, const std::function<int(int)>& body) {
+  int gate[2];
+  if (::pipe(gate) != 0) throw std::runtime_error("pipe failed");
+  std::vector<pid_t> children;
+  for (int i = 0; i < count; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(gate[1]);
+      char byte;
+      while (::read(gate[0], &byte, 1) > 0) {
+      }
+      int code = 100;
+      try {
+        code = body(i);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child %d: %s\n", i, e.what());
+      }
+      std::fflush(stderr);
+      ::_exit(code);
+    }
+    children.push_back(pid);
+  }
+  ::close(gate[0]);
+  ::close(gate[1]);  // opens the gate: every child's read returns 0
+  std::vector<int> codes;
+  for (pid_t pid : children) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    codes.push_back(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  }
+  return codes;
+}
+
+TEST_F(StoreTest, EightProcessesWritingAtOnceLoseNoRow) {
+  { open().ensure_experiment("concurrent"); }
+  constexpr int kTrials = 3, kEpochs = 15;
+  const auto codes = run_children(kProcesses, [&](int worker) {
+    auto store = open();
+    const int64_t experiment = store.ensure_experiment("concurrent");
+    for (int t = 0; t < kTrials; ++t) {
+      const int64_t id = store.start_trial(new_trial(experiment, {{"worker", worker}, {"trial", t}}));
+      for (int epoch = 0; epoch < kEpochs; ++epoch) {
+        store.log_metrics(id, epoch_rows(epoch, 0.5, 0.5));
+        store.log_decision(id, {epoch, DecisionKind::keep, "early_stopping", "val_loss", 0.5, 0.5, 0, 5, ""});
+      }
+      store.finish_trial(id, {TrialStatus::completed, BestMetric{"val_accuracy", 0.5, 0, std::nullopt},
+                              std::nullopt, std::nullopt});
+    }
+    return 0;
+  });
+  EXPECT_EQ(codes, std::vector<int>(kProcesses, 0)) << "a child failed; its error is on stderr";
+  auto store = open(Access::read_only);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM experiments"), 1);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM trials WHERE status = 'completed'"),
+            kProcesses * kTrials);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM metrics"), kProcesses * kTrials * kEpochs * 3);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM decisions"), kProcesses * kTrials * kEpochs);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM params"), kProcesses * kTrials * 2);
+  EXPECT_EQ(integrity_check(db_path()), "ok");
+}
+
+TEST_F(StoreTest, EightProcessesClaimEachGridPointExactlyOnce) {
+  { open().ensure_experiment("grid"); }
+  constexpr int kPoints = 12;
+  const auto codes = run_children(kProcesses, [&](int worker) {
+    auto store = open();
+    const int64_t experiment = store.ensure_experiment("grid");
+    int claimed = 0;
+    for (int k = 0; k < kPoints; ++k) {
+      const int point = (k + worker) % kPoints;  // different orders, so claims collide
+      const auto claim = store.claim_trial(new_trial(experiment, {{"train.lr", 0.001 * (point + 1)}}), true);
+      if (!claim) continue;
+      ++claimed;
+      store.log_metrics(claim->trial_id, epoch_rows(0, 0.5, 0.5));
+      store.finish_trial(claim->trial_id, {TrialStatus::completed, std::nullopt, std::nullopt, std::nullopt});
+    }
+    return claimed;
+  });
+  int total = 0;
+  for (int code : codes) {
+    EXPECT_LT(code, 100) << "a child failed; its error is on stderr";
+    total += code;
+  }
+  EXPECT_EQ(total, kPoints);
+  auto store = open(Access::read_only);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM trials"), kPoints);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(DISTINCT param_hash) FROM trials"), kPoints);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT sum(attempts) FROM trials"), kPoints);
+  EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM metrics"), kPoints * 3);
+}
+
+TEST_F(StoreTest, WriterKilledInsideATransactionLosesOnlyThatBatch) {
+  { open().ensure_experiment("crash"); }
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(ready[0]);
+    try {
+      auto store = open();
+      const int64_t id = store.start_trial(new_trial(store.ensure_experiment("crash"), {{"train.lr", 0.1}}));
+      for (int epoch = 0; epoch < 3; ++epoch) store.log_metrics(id, epoch_rows(epoch, 0.5, 0.5));
+      // Epoch 3's batch, half written when the process dies.
+      sqlite::Transaction transaction(store.connection());
+      sqlite::Statement insert(store.connection(),
+                               "INSERT INTO metrics (trial_id, name, epoch, value, wall_time) VALUES (?, ?, 3, 0.9, 0)");
+      for (int i = 0; i < 200; ++i) {
+        insert.bind_all(id, "row" + std::to_string(i)).run();
+        insert.reset();
+      }
+      const char byte = 1;
+      if (::write(ready[1], &byte, 1) != 1) ::_exit(2);
+      ::pause();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+    }
+    ::_exit(1);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1) << "the child died before its transaction was open";
+  ::close(ready[0]);
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  EXPECT_EQ(integrity_check(db_path()), "ok");
+  {
+    auto reader = open(Access::read_only);
+    const auto trials = reader.trials();
+    ASSERT_EQ(trials.size(), 1u);
+    EXPECT_EQ(trials[0].status, TrialStatus::failed) << "the trial's process is gone";
+    EXPECT_EQ(trials[0].epochs, 3);
+    EXPECT_EQ(count_rows(reader.connection(), "SELECT count(*) FROM metrics"), 3 * 3);
+  }
+  auto writer = open();
+  const auto t = writer.trial(1);
+  EXPECT_EQ(t.status, TrialStatus::failed);
+  EXPECT_NE(t.error.value_or("").find("exited without finishing"), std::string::npos) << t.error.value_or("");
+  EXPECT_EQ(count_rows(writer.connection(), "SELECT count(*) FROM metrics WHERE epoch = 3"), 0);
+  // The store takes new writes: the lock died with the process.
+  const int64_t next = writer.start_trial(new_trial(t.experiment_id, {{"train.lr", 0.2}}));
+  writer.log_metrics(next, epoch_rows(0, 0.6, 0.4));
+  EXPECT_EQ(integrity_check(db_path()), "ok");
+}
+
+}  // namespace
+}  // namespace stride::tracker::testing

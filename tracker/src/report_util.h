@@ -1,0 +1,31 @@
+// Helpers shared by the report renderers (internal to the tracker library).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "stride/common/table.h"
+#include "stride/tracker/records.h"
+
+namespace stride::tracker::report::detail {
+
+// Local time "2024-05-01 12:03:04"; "" for 0.
+std::string format_time(double unix_seconds);
+// "0.0031", "64", "true", text as is: compact text for people.
+std::string format_number(double value);
+// A parameter value as a table cell: numbers stay numbers.
+Table::Cell param_cell(const ParamValue& value);
+// A double as a table cell; NaN becomes an empty cell (JSON null).
+Table::Cell number_cell(double value);
+Table::Cell optional_cell(const std::optional<double>& value);
+// Well-known metric names first (DESIGN.md §5 order), then the rest alphabetically.
+void order_metrics(std::vector<std::string>& names);
+// Best value of a curve by the metric's default goal: (value, index) or nullopt when all NaN.
+struct CurveBest {
+  double value = 0;
+  size_t index = 0;
+};
+std::optional<CurveBest> curve_best(const std::string& metric, const std::vector<double>& values);
+
+}  // namespace stride::tracker::report::detail

@@ -1,0 +1,120 @@
+// Data-parallel gradient synchronisation: gradient buckets all-reduced while
+// backward is still running, plus the one-time broadcast of the initial state.
+//
+// Buckets. The trainable parameters are grouped, in reverse layer order (the
+// order backward finishes them), into buckets of about bucket_bytes; each
+// bucket is one contiguous buffer on the model's device, allocated once here.
+// Hook on_layer_done into Model::backward: as each layer finishes, its
+// gradients are copied into their bucket, and a bucket whose last layer is
+// done is all-reduced at once (non-blocking) while backward continues with
+// the layers below. finish() starts what is left, waits for every bucket and
+// copies the reduced values back into the gradients. Nothing is allocated in
+// a step. Every rank must run the same model with the same trainable set, so
+// buckets start in the same order everywhere.
+//
+// Scale. The loss gradient is scaled by 1 / global batch on every rank (the
+// backend's softmax_cross_entropy grad_scale, the loader's Batch::global_size),
+// so the default reduction is a SUM: the result is exactly the gradient of the
+// mean loss over the global batch, even when ranks hold unequal shares of the
+// last batch. ReduceOp::average is for losses scaled by 1 / local batch.
+//
+// Batch norm keeps local batch statistics on each rank (as PyTorch DDP and
+// Horovod do); its gamma and beta are trainable and synchronised like any
+// parameter, and its running statistics can be averaged with
+// average_buffers() before evaluation or a checkpoint.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "stride/core/model.h"
+#include "stride/distributed/communicator.h"
+
+namespace stride {
+
+struct GradSyncOptions {
+  size_t bucket_bytes = size_t{25} << 20;  // PyTorch DDP's default; a parameter larger than this gets its own bucket
+  ReduceOp op = ReduceOp::sum;             // see "Scale" above
+};
+
+// Exposed communication time: how long finish() blocked waiting for the
+// network after backward had ended (what overlap did not hide).
+struct GradSyncStats {
+  int64_t steps = 0;
+  double last_wait_s = 0;   // the last finish()'s wait
+  double total_wait_s = 0;  // over all steps
+  size_t buckets = 0;
+  size_t bytes = 0;  // gradient bytes reduced per step
+};
+
+class GradientSync {
+ public:
+  // The model's trainable parameters, taken now: build after init() and after
+  // any freeze_first(), and again when the trainable set changes.
+  GradientSync(Communicator& comm, Model& model, GradSyncOptions options = {});
+  // Explicit parameters per layer (index = the layer index on_layer_done gets),
+  // on backend's device. Parameters that are not trainable are left out.
+  GradientSync(Communicator& comm, Backend& backend, const std::vector<std::vector<Parameter*>>& layers,
+               GradSyncOptions options = {});
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  // Pass as Model::backward's callback: model.backward(ctx, dlogits, sync.hook()).
+  void on_layer_done(size_t layer);
+  std::function<void(size_t)> hook() {
+    return [this](size_t layer) { on_layer_done(layer); };
+  }
+  // Starts what has not started, waits for every bucket (bounded by the
+  // communicator's timeout) and writes the reduced gradients back. Call once
+  // per step after backward, before the optimizer; the next step starts afresh.
+  void finish();
+
+  const GradSyncStats& stats() const { return stats_; }
+  size_t bucket_count() const { return buckets_.size(); }
+
+ private:
+  struct Entry {
+    Parameter* parameter;
+    size_t bucket;
+    size_t offset;  // elements into the bucket
+    Tensor slice;  // this parameter's place in its bucket
+  };
+  struct Bucket {
+    Tensor buffer;  // flat f32, on the model's device
+    size_t parameters = 0;
+    size_t ready = 0;  // parameters copied in this step
+    CollectiveHandle handle;
+    bool started = false;
+  };
+
+  void build(const std::vector<std::vector<Parameter*>>& layers);
+  void copy_in(size_t layer);
+  void start(Bucket& bucket);
+
+  Communicator& comm_;
+  Backend& backend_;
+  GradSyncOptions options_;
+  std::vector<std::vector<size_t>> layer_entries_;  // per layer: indices into entries_
+  std::vector<bool> layer_done_;
+  std::vector<Entry> entries_;
+  std::vector<Bucket> buckets_;
+  size_t next_bucket_ = 0;  // buckets start in order: the first not yet started
+  GradSyncStats stats_;
+};
+
+// Copies root's parameters and buffers (BN running statistics) to every rank,
+// so every replica starts identical whatever seeds the ranks used.
+void broadcast_parameters(Communicator& comm, Model& model, int root = 0);
+
+// Averages the model's buffers (BN running statistics) across ranks.
+void average_buffers(Communicator& comm, Model& model);
+
+// A checksum of every parameter and buffer (their exact bits), for checking that replicas agree.
+uint64_t parameter_checksum(Model& model);
+
+// Throws MpiError naming the ranks whose parameters differ from rank 0's.
+void check_replicas_in_sync(Communicator& comm, Model& model);
+
+}  // namespace stride

@@ -1,9 +1,99 @@
-// `stride predict`: under construction in this build.
-#include "commands.h"
+// `stride predict --checkpoint FILE IMAGE...`: decodes PNG/JPEG with stb,
+// converts to the model's channels, resizes to its input with the same
+// stb_image_resize call the folder importer uses, and normalises with the
+// loader's evaluation path, so an image is seen exactly as in training.
+#include <fmt/format.h>
+#include <stb_image.h>
+#include <stb_image_resize.h>
+
+#include <algorithm>
+#include <memory>
+#include <numeric>
+
+#include "cli.h"
+#include "run/session.h"
 #include "stride/common/error.h"
+#include "stride/common/table.h"
+#include "stride/core/layer.h"
+#include "stride/data/augment.h"
 
 namespace stride::tools {
 
-int run_predict(const Args&) { fail<Error>("'predict' is not part of this build yet"); }
+namespace {
+
+std::vector<uint8_t> load_image(const std::string& path, const data::ImageShape& shape) {
+  int width = 0, height = 0, stored = 0;
+  const int channels = static_cast<int>(shape.channels);
+  std::unique_ptr<unsigned char, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &stored, channels),
+                                                         stbi_image_free);
+  if (!pixels) fail<DataError>("{}: cannot decode image ({})", path, stbi_failure_reason());
+  std::vector<uint8_t> out(static_cast<size_t>(shape.bytes()));
+  if (!stbir_resize_uint8(pixels.get(), width, height, 0, out.data(), static_cast<int>(shape.width),
+                          static_cast<int>(shape.height), 0, channels))
+    fail<DataError>("{}: cannot resize {}x{} to {}x{}", path, width, height, shape.width, shape.height);
+  return out;
+}
+
+}  // namespace
+
+int run_predict(const Args& args) {
+  CommandLine command;
+  command.usage = "stride predict --checkpoint FILE [--top K] [--format table|csv|json] IMAGE...";
+  command.summary = "Classifies PNG/JPEG images: the top classes with their probabilities.";
+  std::string checkpoint, format;
+  std::vector<std::string> images;
+  int64_t top = 3;
+  command.options.add_options()
+      ("checkpoint", po::value(&checkpoint)->required(), "model or training checkpoint (.h5)")
+      ("top", po::value(&top)->default_value(3), "classes shown per image")
+      ("format", po::value(&format)->default_value("table"), "table | csv | json");
+  command.hidden.add_options()("image", po::value(&images)->required(), "images");
+  command.positional.add("image", -1);
+  const auto vm = parse_command_line(command, args);
+  if (!vm) return 0;
+
+  const CheckpointInfo info = read_checkpoint_info(checkpoint);
+  const ModelConfig& mc = info.model;
+  if (mc.input.rank() != 3) fail<CheckpointError>("{}: the model does not take images", checkpoint);
+  const data::ImageShape shape{mc.input[0], mc.input[1], mc.input[2]};
+  auto backend = make_backend("cpu", 1);
+  Model model = build_model(mc, *backend, 0);
+  model.reserve(1);
+  load_model_state(checkpoint, model);
+
+  data::AugmentOptions options;
+  options.normalize = mc.normalize;
+  const data::Augmenter normaliser(options, false, shape, mc.mean, mc.std, 0);
+  std::vector<float> scratch(static_cast<size_t>(shape.bytes())), input(static_cast<size_t>(shape.bytes()));
+  Tensor x(*backend, mc.input.with_batch(1));
+  std::vector<float> logits(static_cast<size_t>(mc.classes));
+  Context ctx{*backend};
+  ctx.mode = Mode::inference;
+  top = std::clamp<int64_t>(top, 1, mc.classes);
+
+  Table table({"image", "rank", "class", "probability"});
+  table.set_precision("probability", 4);
+  for (const std::string& path : images) {
+    const std::vector<uint8_t> pixels = load_image(path, shape);
+    normaliser.apply(pixels.data(), 0, 0, scratch.data(), input.data());
+    backend->copy_from_host(input.data(), x);
+    backend->copy_to_host(model.forward(ctx, x), logits.data());
+    const float peak = *std::max_element(logits.begin(), logits.end());
+    std::vector<double> p(logits.size());
+    double total = 0;
+    for (size_t k = 0; k < logits.size(); ++k) total += p[k] = std::exp(static_cast<double>(logits[k] - peak));
+    for (double& v : p) v /= total;
+    std::vector<size_t> order(p.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
+    for (int64_t r = 0; r < top; ++r) {
+      const size_t k = order[static_cast<size_t>(r)];
+      const std::string name = k < mc.class_names.size() ? mc.class_names[k] : std::to_string(k);
+      table.add_row({path, r + 1, name, p[k]});
+    }
+  }
+  fmt::print("{}", table.render(parse_table_format(format)));
+  return 0;
+}
 
 }  // namespace stride::tools

@@ -324,12 +324,15 @@ void CpuBackend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, c
                                                        {DNNL_ARG_VARIANCE, channels},
                                                        {DNNL_ARG_DIFF_DST, md},
                                                        {DNNL_ARG_SCALE, channels},
+                                                       {DNNL_ARG_SHIFT, channels},
                                                        {DNNL_ARG_DIFF_SRC, md},
                                                        {DNNL_ARG_DIFF_SCALE, channels},
                                                        {DNNL_ARG_DIFF_SHIFT, channels}});
   });
-  run(primitive, {x.raw(), saved_mean.raw(), saved_var.raw(), dy.raw(), gamma.raw(), dx.raw(), dgamma.raw(),
-                  dbeta.raw()});
+  // oneDNN 2.x counts the shift as an input of backward with use_shift (and
+  // rejects the call without it) but never reads it: gamma's buffer stands in.
+  run(primitive, {x.raw(), saved_mean.raw(), saved_var.raw(), dy.raw(), gamma.raw(), gamma.raw(), dx.raw(),
+                  dgamma.raw(), dbeta.raw()});
 }
 
 void CpuBackend::dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {

@@ -149,6 +149,33 @@ void CpuBackend::batchnorm_backward_inference(const BatchNormParams& p, const Te
       pdx[r * channels + c] = pdy[r * channels + c] * g[c] / std::sqrt(rv[c] + p.epsilon);
 }
 
+void CpuBackend::batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                                                          const Tensor& running_mean, const Tensor& running_var,
+                                                          Tensor& dgamma, Tensor& dbeta) {
+  expect_same_elements(x, dy, "batchnorm_backward_inference_parameters");
+  const int64_t channels = running_mean.elements();
+  if (running_var.elements() != channels || dgamma.elements() != channels || dbeta.elements() != channels ||
+      x.elements() % channels != 0)
+    fail<ShapeError>("batchnorm_backward_inference_parameters: {} with {} channels", x.shape().str(), channels);
+  const float* px = x.f32();
+  const float* pdy = dy.f32();
+  const float* rm = running_mean.f32();
+  const float* rv = running_var.f32();
+  float* dg = dgamma.f32();
+  float* db = dbeta.f32();
+  const int64_t rows = x.elements() / channels;
+  for (int64_t c = 0; c < channels; ++c) {
+    double sum_dy = 0, sum_dy_xhat = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double g = pdy[r * channels + c];
+      sum_dy += g;
+      sum_dy_xhat += g * (px[r * channels + c] - rm[c]);
+    }
+    dg[c] = static_cast<float>(sum_dy_xhat / std::sqrt(static_cast<double>(rv[c]) + p.epsilon));
+    db[c] = static_cast<float>(sum_dy);
+  }
+}
+
 void CpuBackend::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   expect_same_elements(a, b, "multiply");
   expect_same_elements(a, out, "multiply");

@@ -51,6 +51,9 @@ class CpuBackend final : public Backend {
                           Tensor& dbeta) override;
   void batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,
                                     const Tensor& running_var, Tensor& dx) override;
+  void batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                                               const Tensor& running_mean, const Tensor& running_var, Tensor& dgamma,
+                                               Tensor& dbeta) override;
 
   void dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) override;
   void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;

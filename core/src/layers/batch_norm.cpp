@@ -1,7 +1,8 @@
 // Batch normalisation. Training mode normalises with the batch statistics and
 // updates the moving ones; inference mode uses the moving statistics. A frozen
-// layer always runs in inference mode (as Keras does when fine-tuning), and its
-// backward passes dy * gamma / sqrt(var + eps) through.
+// layer always runs in inference mode (as Keras does when fine-tuning). Backward
+// follows the statistics the forward used: with the running ones it passes
+// dy * gamma / sqrt(var + eps) through.
 #include <fmt/format.h>
 
 #include "init.h"
@@ -55,7 +56,8 @@ Tensor BatchNorm::as_nhwc(const Tensor& t) const {
 
 void BatchNorm::forward(Context& ctx, const Tensor& x, Tensor& y) {
   Tensor x4 = as_nhwc(x), y4 = as_nhwc(y);
-  if (ctx.mode == Mode::training && trainable_) {
+  batch_statistics_ = ctx.mode == Mode::training && trainable_;
+  if (batch_statistics_) {
     ctx.backend.batchnorm_forward_training(params_, x4, gamma_.value, beta_.value, y4, saved_mean_, saved_var_,
                                            moving_mean_.value, moving_variance_.value);
   } else {
@@ -66,9 +68,13 @@ void BatchNorm::forward(Context& ctx, const Tensor& x, Tensor& y) {
 
 void BatchNorm::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
   (void)y;
-  if (!trainable_) {
+  // Backward follows the statistics the last forward used.
+  if (!batch_statistics_) {
     if (dx.defined())
       ctx.backend.batchnorm_backward_inference(params_, dy, gamma_.value, moving_variance_.value, dx);
+    if (trainable_)
+      ctx.backend.batchnorm_backward_inference_parameters(params_, x, dy, moving_mean_.value,
+                                                          moving_variance_.value, gamma_.grad, beta_.grad);
     return;
   }
   // oneDNN and cuDNN always produce the input gradient; give it a scratch when unwanted.

@@ -71,7 +71,9 @@ inline std::vector<std::string> test_backends() { return {"cpu"}; }
 inline Backend* backend_named(const std::string& name) {
   static std::unique_ptr<Backend> cpu;
   if (name == "cpu") {
-    if (!cpu) cpu = make_cpu_backend(2);
+    // One thread: the test tensors are tiny, and spinning OpenMP workers on a
+    // loaded machine would cost far more than they save.
+    if (!cpu) cpu = make_cpu_backend(1);
     return cpu.get();
   }
   return nullptr;

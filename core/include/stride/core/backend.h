@@ -122,6 +122,12 @@ class Backend {
   // them when fine-tuning): dx = dy * gamma / sqrt(running_var + epsilon).
   virtual void batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,
                                             const Tensor& running_var, Tensor& dx) = 0;
+  // The parameter gradients of inference-mode batch norm (a trainable layer run
+  // with its running statistics), per channel: dgamma = sum(dy * (x - running_mean)
+  // / sqrt(running_var + epsilon)), dbeta = sum(dy).
+  virtual void batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                                                       const Tensor& running_mean, const Tensor& running_var,
+                                                       Tensor& dgamma, Tensor& dbeta) = 0;
 
   // Dense. x [N,I], w [I,O], bias [O] or undefined, y [N,O].
   virtual void dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;

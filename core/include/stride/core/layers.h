@@ -173,6 +173,7 @@ class BatchNorm final : public Layer {
   Buffer moving_mean_{"moving_mean", {}};
   Buffer moving_variance_{"moving_variance", {}};
   Tensor saved_mean_, saved_var_;
+  bool batch_statistics_ = false;  // the last forward normalised with the batch's statistics
 };
 
 // Two conv-BN-ReLU units with an identity shortcut, or a 1x1 conv + BN

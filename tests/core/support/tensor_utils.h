@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "stride/common/error.h"
 #include "stride/common/rng.h"
 #include "stride/core/backend.h"
 #include "stride/core/tensor.h"

@@ -28,7 +28,7 @@ svg .title { font-size: 14px; font-weight: 600; } svg .label { font-size: 12px; 
 svg .tick { font-size: 10px; fill: #555; } svg .note { font-size: 12px; fill: #888; }
 svg .cell { font-size: 11px; }
 table { border-collapse: collapse; font-size: 13px; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f0f0f0; } td.text { text-align: left; }
 tr.best td { background: #fff8d0; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }

@@ -116,13 +116,14 @@ class Arguments {
   int64_t integer(const std::string& name, int64_t fallback) const {
     const std::string value = raw(name);
     if (value.empty()) return fallback;
+    int64_t v = 0;
     try {
-      const int64_t v = parse_int(value, name);
-      if (v <= 0) spec_error(token_, fmt::format("'{}' must be positive, got {}", name, value));
-      return v;
+      v = parse_int(value, name);
     } catch (const ConfigError&) {
       spec_error(token_, fmt::format("'{}' must be an integer, got '{}'", name, value));
     }
+    if (v <= 0) spec_error(token_, fmt::format("'{}' must be positive, got {}", name, value));
+    return v;
   }
 
   // "3" -> (3, 3); "3x5" -> (3, 5).

@@ -210,13 +210,14 @@ void TrainContext::end_epoch(const EpochMetrics& metrics, EpochDecisions& decisi
       decisions.rows.push_back(std::move(d));
     }
   }
+  // Checkpoint first: whatever the store shows of an epoch, a resume can start after it.
+  save(model, optimizer, callbacks, model_config, state);
+  store_->set_checkpoint(trial_id_, checkpoint_path());
   std::vector<tracker::MetricRow> rows;
   for (const auto& [name, value] : metrics.values) rows.push_back({name, metrics.epoch, std::nullopt, value, 0});
   store_->log_metrics(trial_id_, rows);
   store_->log_decisions(trial_id_, decisions.rows);
   if (callbacks.best()) store_->set_best(trial_id_, *callbacks.best());
-  save(model, optimizer, callbacks, model_config, state);
-  store_->set_checkpoint(trial_id_, checkpoint_path());
 }
 
 void TrainContext::log_test(int64_t epoch, const EpochTotals& totals, const ClassificationReport& report) {

@@ -23,9 +23,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace stride::tracker;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
@@ -48,18 +46,24 @@ Options parse(int argc, char** argv) {
     }
     if (i + 1 >= argc) stride::fail<stride::ConfigError>("{}: missing value", flag);
     const std::string value = argv[++i];
-    if (flag == "--db") o.db = value;
-    else if (flag == "--trials") o.trials = std::stoi(value);
-    else if (flag == "--epochs") o.epochs = std::stoi(value);
-    else if (flag == "--metrics") o.metrics = std::stoi(value);
-    else if (flag == "--repeat") o.repeat = std::stoi(value);
-    else stride::fail<stride::ConfigError>("unknown option {}", flag);
+    if (flag == "--db")
+      o.db = value;
+    else if (flag == "--trials")
+      o.trials = std::stoi(value);
+    else if (flag == "--epochs")
+      o.epochs = std::stoi(value);
+    else if (flag == "--metrics")
+      o.metrics = std::stoi(value);
+    else if (flag == "--repeat")
+      o.repeat = std::stoi(value);
+    else
+      stride::fail<stride::ConfigError>("unknown option {}", flag);
   }
   return o;
 }
 
 std::vector<std::string> metric_names(int count) {
-  std::vector<std::string> names = {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+  std::vector<std::string> names = {"train_loss",   "train_accuracy",     "val_loss",  "val_accuracy", "lr",
                                     "images_per_s", "data_wait_fraction", "test_loss", "test_accuracy"};
   for (int i = static_cast<int>(names.size()); i < count; ++i) names.push_back(fmt::format("extra_{}", i));
   names.resize(static_cast<size_t>(count));
@@ -104,8 +108,9 @@ int main(int argc, char** argv) try {
         log_seconds.push_back(seconds_since(start));
       }
       const double best = quality;
-      store.finish_trial(id, {t % 10 == 0 ? TrialStatus::stopped_early : TrialStatus::completed,
-                              BestMetric{"val_accuracy", best, o.epochs - 1, std::nullopt}, std::nullopt, std::nullopt});
+      store.finish_trial(id,
+                         {t % 10 == 0 ? TrialStatus::stopped_early : TrialStatus::completed,
+                          BestMetric{"val_accuracy", best, o.epochs - 1, std::nullopt}, std::nullopt, std::nullopt});
     }
   }
   const double build = seconds_since(build_start);

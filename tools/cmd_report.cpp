@@ -41,20 +41,18 @@ int run_report(const Args& args) {
       "  html --experiment NAME --out F  one self-contained page with plots and the leaderboard";
   std::string db, format_name, sort, out;
   std::optional<std::string> experiment;
-  command.options.add_options()
-      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store")
-      ("format", po::value(&format_name)->default_value("table"), "table, csv or json")
-      ("experiment", po::value<std::string>(), "only this experiment")
-      ("sort", po::value(&sort), "trials: a metric (best first), parameter or column; default: each trial's best")
-      ("top", po::value<size_t>(), "trials: keep the first K")
-      ("where", po::value<std::vector<std::string>>()->composing(),
-       "trials: 'NAME OP VALUE' on a parameter, final metric or column (repeatable; all must hold)")
-      ("trial", po::value<int64_t>(), "decisions: only this trial")
-      ("changes-only", po::bool_switch(), "decisions: omit 'keep' checks")
-      ("out", po::value(&out), "html: the file to write");
-  command.hidden.add_options()
-      ("subcommand", po::value<std::string>(), "")
-      ("ids", po::value<std::vector<std::string>>(), "");
+  command.options.add_options()("db", po::value(&db)->default_value("runs/stride.db"), "experiment store")(
+      "format", po::value(&format_name)->default_value("table"), "table, csv or json")(
+      "experiment", po::value<std::string>(), "only this experiment")(
+      "sort", po::value(&sort), "trials: a metric (best first), parameter or column; default: each trial's best")(
+      "top", po::value<size_t>(), "trials: keep the first K")(
+      "where", po::value<std::vector<std::string>>()->composing(),
+      "trials: 'NAME OP VALUE' on a parameter, final metric or column (repeatable; all must hold)")(
+      "trial", po::value<int64_t>(), "decisions: only this trial")(
+      "changes-only", po::bool_switch(), "decisions: omit 'keep' checks")("out", po::value(&out),
+                                                                          "html: the file to write");
+  command.hidden.add_options()("subcommand", po::value<std::string>(), "")("ids", po::value<std::vector<std::string>>(),
+                                                                           "");
   command.positional.add("subcommand", 1).add("ids", -1);
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
@@ -62,7 +60,8 @@ int run_report(const Args& args) {
   const std::string subcommand = (*vm)["subcommand"].as<std::string>();
   const TableFormat format = parse_table_format(format_name);
   if (vm->count("experiment")) experiment = (*vm)["experiment"].as<std::string>();
-  const auto ids = parse_ids(vm->count("ids") ? (*vm)["ids"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  const auto ids =
+      parse_ids(vm->count("ids") ? (*vm)["ids"].as<std::vector<std::string>>() : std::vector<std::string>{});
   auto no_ids = [&] {
     if (!ids.empty()) fail<ConfigError>("report {}: takes no positional arguments (got {})", subcommand, ids.size());
   };

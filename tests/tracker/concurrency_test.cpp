@@ -65,8 +65,8 @@ TEST_F(StoreTest, EightProcessesWritingAtOnceLoseNoRow) {
         store.log_metrics(id, epoch_rows(epoch, 0.5, 0.5));
         store.log_decision(id, {epoch, DecisionKind::keep, "early_stopping", "val_loss", 0.5, 0.5, 0, 5, ""});
       }
-      store.finish_trial(id, {TrialStatus::completed, BestMetric{"val_accuracy", 0.5, 0, std::nullopt},
-                              std::nullopt, std::nullopt});
+      store.finish_trial(
+          id, {TrialStatus::completed, BestMetric{"val_accuracy", 0.5, 0, std::nullopt}, std::nullopt, std::nullopt});
     }
     return 0;
   });
@@ -124,8 +124,8 @@ TEST_F(StoreTest, WriterKilledInsideATransactionLosesOnlyThatBatch) {
       for (int epoch = 0; epoch < 3; ++epoch) store.log_metrics(id, epoch_rows(epoch, 0.5, 0.5));
       // Epoch 3's batch, half written when the process dies.
       sqlite::Transaction transaction(store.connection());
-      sqlite::Statement insert(store.connection(),
-                               "INSERT INTO metrics (trial_id, name, epoch, value, wall_time) VALUES (?, ?, 3, 0.9, 0)");
+      sqlite::Statement insert(
+          store.connection(), "INSERT INTO metrics (trial_id, name, epoch, value, wall_time) VALUES (?, ?, 3, 0.9, 0)");
       for (int i = 0; i < 200; ++i) {
         insert.bind_all(id, "row" + std::to_string(i)).run();
         insert.reset();

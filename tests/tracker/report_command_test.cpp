@@ -72,8 +72,8 @@ TEST_F(ReportCommandTest, TrialsAsJsonFromTheBinary) {
 
 TEST_F(ReportCommandTest, EverySubcommandRuns) {
   for (const std::string arguments :
-       {"experiments", "experiments --format csv", "trials --sort val_loss --where 'train.lr >= 0.003'",
-        "trial 3", "trial 1 --format json", "compare 1 2 3", "decisions --experiment sweep --changes-only",
+       {"experiments", "experiments --format csv", "trials --sort val_loss --where 'train.lr >= 0.003'", "trial 3",
+        "trial 1 --format json", "compare 1 2 3", "decisions --experiment sweep --changes-only",
         "decisions --trial 1 --format csv", "--help"}) {
     const Result result = report(arguments);
     EXPECT_EQ(result.code, 0) << arguments << "\n" << result.output;
@@ -88,17 +88,16 @@ TEST_F(ReportCommandTest, ErrorsAreOneLineAndNonZero) {
     std::string arguments, expected;
   };
   for (const auto& c : {Case{"trial 99", "no trial 99"}, Case{"trialz", "did you mean 'trials'"},
-                        Case{"trials --sort val_acc", "--sort 'val_acc'"},
-                        Case{"trials --where 'lr <'", "no value"}, Case{"trials --format xml", "--format"},
-                        Case{"html --experiment sweep", "--out"}, Case{"compare", "trial ids"},
-                        Case{"decisions", "--experiment"}}) {
+                        Case{"trials --sort val_acc", "--sort 'val_acc'"}, Case{"trials --where 'lr <'", "no value"},
+                        Case{"trials --format xml", "--format"}, Case{"html --experiment sweep", "--out"},
+                        Case{"compare", "trial ids"}, Case{"decisions", "--experiment"}}) {
     const Result result = report(c.arguments);
     EXPECT_NE(result.code, 0) << c.arguments;
     EXPECT_NE(result.output.find(c.expected), std::string::npos) << c.arguments << "\n" << result.output;
     EXPECT_EQ(split(result.output, '\n', true).size(), 1u) << c.arguments << "\n" << result.output;
   }
-  const Result missing = run(fmt::format("{} report trials --db {}", quote(STRIDE_BINARY),
-                                         quote((dir_ / "nothing.db").string())));
+  const Result missing =
+      run(fmt::format("{} report trials --db {}", quote(STRIDE_BINARY), quote((dir_ / "nothing.db").string())));
   EXPECT_NE(missing.code, 0);
   EXPECT_NE(missing.output.find("nothing.db"), std::string::npos) << missing.output;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "nothing.db")) << "a report never creates a store";

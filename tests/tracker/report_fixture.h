@@ -27,15 +27,15 @@ inline void fill_report_store(Store& store) {
     for (int epoch = 0; epoch < epochs; ++epoch) {
       const double accuracy = finals[i] - 0.05 * (epochs - 1 - epoch);
       store.log_metrics(id, epoch_rows(epoch, accuracy, 1.0 - accuracy));
-      store.log_decision(id, {epoch, DecisionKind::keep, "early_stopping", "val_loss", 1.0 - accuracy,
-                              1.0 - accuracy, 0, 2, "improved"});
+      store.log_decision(id, {epoch, DecisionKind::keep, "early_stopping", "val_loss", 1.0 - accuracy, 1.0 - accuracy,
+                              0, 2, "improved"});
     }
     if (i == 0)
       store.log_decision(id, {2, DecisionKind::early_stop, "early_stopping", "val_loss", 0.4, 0.4, 2, 2,
                               "no improvement for 2 epochs"});
-    store.finish_trial(id, {i == 0 ? TrialStatus::stopped_early : TrialStatus::completed,
-                            BestMetric{"val_accuracy", finals[i], epochs - 1, std::nullopt}, std::nullopt,
-                            std::nullopt});
+    store.finish_trial(id,
+                       {i == 0 ? TrialStatus::stopped_early : TrialStatus::completed,
+                        BestMetric{"val_accuracy", finals[i], epochs - 1, std::nullopt}, std::nullopt, std::nullopt});
     if (i == 2) {
       Evaluation e;
       e.accuracy = 0.95;
@@ -56,8 +56,8 @@ inline void fill_report_store(Store& store) {
     e.classes = {{kMarkup, 0.5, 0.5, 0.5, 2}, {"</svg><b>x</b>", 0.5, 0.5, 0.5, 2}};
     e.confusion = {{1, 1}, {1, 1}};
     store.log_evaluation(id, e);
-    store.finish_trial(id, {TrialStatus::completed, BestMetric{kMarkup, 1.0, 1, Goal::maximize}, std::nullopt,
-                            std::nullopt});
+    store.finish_trial(
+        id, {TrialStatus::completed, BestMetric{kMarkup, 1.0, 1, Goal::maximize}, std::nullopt, std::nullopt});
   }
 }
 

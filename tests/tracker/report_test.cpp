@@ -218,7 +218,8 @@ TEST_F(ReportTest, HtmlPageIsSelfContainedWithEveryPlot) {
   EXPECT_TRUE(html.starts_with("<!DOCTYPE html>"));
   EXPECT_EQ(count_of(html, "<svg"), 3u + 1u + 1u) << "three curve charts, parallel coordinates, confusion matrix";
   EXPECT_EQ(count_of(html, "<script"), 0u);
-  EXPECT_EQ(count_of(html, "http://") , count_of(html, "xmlns=\"http://www.w3.org/2000/svg\"")) << "no external resources";
+  EXPECT_EQ(count_of(html, "http://"), count_of(html, "xmlns=\"http://www.w3.org/2000/svg\""))
+      << "no external resources";
   EXPECT_EQ(count_of(html, "<polyline"), 3u * 4u + 4u) << "one line per trial in each chart";
   EXPECT_NE(html.find("hyperparameters vs best val_accuracy"), std::string::npos);
   EXPECT_NE(html.find("trial 3 (rank 1), split test"), std::string::npos) << "the best trial's confusion matrix";
@@ -237,9 +238,9 @@ TEST_F(ReportTest, HtmlEscapesEveryNameAndValue) {
   EXPECT_NE(html.find("&amp;amp;"), std::string::npos) << "an entity in a value shows as written";
   // Every tag in the page is one of ours.
   const std::regex tag("<([a-zA-Z!/][a-zA-Z0-9]*)");
-  const std::set<std::string> ours = {"!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1", "h2",
-                                      "p", "div", "svg", "rect", "text", "line", "g", "polyline", "table", "tr",
-                                      "th", "td", "span"};
+  const std::set<std::string> ours = {"!DOCTYPE", "html",  "head", "meta", "title", "style", "body", "h1",
+                                      "h2",       "p",     "div",  "svg",  "rect",  "text",  "line", "g",
+                                      "polyline", "table", "tr",   "th",   "td",    "span"};
   for (auto it = std::sregex_iterator(html.begin(), html.end(), tag); it != std::sregex_iterator(); ++it) {
     std::string name = (*it)[1].str();
     if (name.starts_with("/")) name = name.substr(1);

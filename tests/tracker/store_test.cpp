@@ -13,8 +13,7 @@ namespace stride::tracker::testing {
 namespace {
 
 Params sample_params() {
-  return {{"train.lr", 0.003}, {"data.batch_size", 64}, {"model.layers", "conv(32,3) relu"},
-          {"augment.hflip", true}};
+  return {{"train.lr", 0.003}, {"data.batch_size", 64}, {"model.layers", "conv(32,3) relu"}, {"augment.hflip", true}};
 }
 
 Evaluation sample_evaluation() {
@@ -79,7 +78,8 @@ TEST_F(StoreTest, RoundTripsExperimentTrialParamsMetricsDecisionsAndEvaluation) 
   EXPECT_EQ(t.final_metrics.at("train_loss"), 0.9 / 3.0) << "a step row must not replace the epoch value";
 
   // The params table holds one typed row per hyperparameter, queryable by SQL.
-  EXPECT_EQ(count_rows(reader.connection(), "SELECT count(*) FROM params WHERE name = 'train.lr' AND value = 0.003"), 1);
+  EXPECT_EQ(count_rows(reader.connection(), "SELECT count(*) FROM params WHERE name = 'train.lr' AND value = 0.003"),
+            1);
 
   const std::vector<std::string> names = {"val_accuracy"};
   const std::vector<int64_t> ids = {id};
@@ -196,9 +196,10 @@ TEST_F(StoreTest, ResumeDeletesLaterEpochsSoTheyAreLoggedOnce) {
     store.log_decision(id, {epoch, DecisionKind::keep, "early_stopping", "val_loss", 1.0, 1.0, 0, 3, ""});
   }
   EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM metrics"), 5 * 3);
-  EXPECT_EQ(count_rows(store.connection(),
-                       "SELECT count(*) FROM (SELECT 1 FROM metrics GROUP BY trial_id, name, epoch HAVING count(*) > 1)"),
-            0);
+  EXPECT_EQ(
+      count_rows(store.connection(),
+                 "SELECT count(*) FROM (SELECT 1 FROM metrics GROUP BY trial_id, name, epoch HAVING count(*) > 1)"),
+      0);
   EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM decisions"), 5);
   EXPECT_EQ(store.trial(id).final_metrics.at("val_accuracy"), 0.2 * 4.0);
 
@@ -238,8 +239,8 @@ TEST_F(StoreTest, TrialOfAnotherHostWithoutHeartbeatIsFailedForReadersAndWriters
   {
     auto store = open();
     const int64_t id = store.start_trial({store.ensure_experiment("e"), {}, 1, "cpu", "elsewhere", 4242, ""});
-    sqlite::execute(store.connection(), "UPDATE trials SET heartbeat_at = heartbeat_at - 1000 WHERE id = " +
-                                            std::to_string(id));
+    sqlite::execute(store.connection(),
+                    "UPDATE trials SET heartbeat_at = heartbeat_at - 1000 WHERE id = " + std::to_string(id));
   }
   {
     // A reader cannot write the verdict but reports it.

@@ -23,8 +23,8 @@ class WhereTest : public StoreTest {
                     {kEvilName, "'; DROP TABLE params; --"}};
       const int64_t id = store.start_trial(new_trial(experiment, params));
       store.log_metrics(id, epoch_rows(0, 0.6 + 0.1 * i, 1.0 - 0.1 * i));
-      store.finish_trial(id, {i == 3 ? TrialStatus::pruned : TrialStatus::completed, std::nullopt, std::nullopt,
-                              std::nullopt});
+      store.finish_trial(
+          id, {i == 3 ? TrialStatus::pruned : TrialStatus::completed, std::nullopt, std::nullopt, std::nullopt});
     }
     const int64_t other = store.ensure_experiment(kEvilName);
     store.start_trial(new_trial(other, {{"train.lr", 0.5}}));

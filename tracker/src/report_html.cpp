@@ -86,7 +86,8 @@ Result result_of(const Leaderboard& board) {
   result.name = by_best ? "best" : board.sort;
   if (!by_best && std::find(board.metrics.begin(), board.metrics.end(), board.sort) == board.metrics.end())
     result.name = board.metrics.empty() ? "" : board.metrics.front();
-  if (by_best && !board.trials.empty() && board.trials.front().best) result.name = "best " + board.trials.front().best->metric;
+  if (by_best && !board.trials.empty() && board.trials.front().best)
+    result.name = "best " + board.trials.front().best->metric;
   for (const auto& t : board.trials) {
     double v = NAN;
     if (by_best) {
@@ -123,19 +124,21 @@ std::string parallel_html(const Leaderboard& board) {
         const auto it = board.trials[r].params.find(name);
         double position = NAN;
         if (it != board.trials[r].params.end()) {
-          const size_t index = size_t(std::lower_bound(distinct.begin(), distinct.end(), it->second) - distinct.begin());
+          const size_t index =
+              size_t(std::lower_bound(distinct.begin(), distinct.end(), it->second) - distinct.begin());
           position = distinct.size() == 1 ? 0.5 : double(index) / double(distinct.size() - 1);
         }
         lines[r].positions.push_back(position);
       }
     } else {
       axis.low = INFINITY, axis.high = -INFINITY;
-      for (const auto& v : values) axis.low = std::min(axis.low, v.as_double()), axis.high = std::max(axis.high, v.as_double());
+      for (const auto& v : values)
+        axis.low = std::min(axis.low, v.as_double()), axis.high = std::max(axis.high, v.as_double());
       axis.log_scale = axis.low > 0 && axis.high / axis.low >= 50;
       for (size_t r = 0; r < board.trials.size(); ++r) {
         const auto it = board.trials[r].params.find(name);
-        lines[r].positions.push_back(it == board.trials[r].params.end() ? NAN
-                                                                         : svg::axis_position(axis, it->second.as_double()));
+        lines[r].positions.push_back(
+            it == board.trials[r].params.end() ? NAN : svg::axis_position(axis, it->second.as_double()));
       }
     }
     axes.push_back(std::move(axis));
@@ -212,14 +215,16 @@ std::string render_html(Store& store, std::string_view experiment) {
   for (size_t r = 0; r < board.trials.size() && !shown; ++r) {
     const auto evaluations = store.evaluations(board.trials[r].id);
     if (evaluations.empty()) continue;
-    const auto chosen = std::find_if(evaluations.begin(), evaluations.end(), [](const auto& e) { return e.split == "test"; });
+    const auto chosen =
+        std::find_if(evaluations.begin(), evaluations.end(), [](const auto& e) { return e.split == "test"; });
     const Evaluation& e = chosen == evaluations.end() ? evaluations.front() : *chosen;
     std::vector<std::string> classes;
     for (size_t i = 0; i < e.confusion.size(); ++i)
       classes.push_back(i < e.classes.size() ? e.classes[i].name : std::to_string(i));
     out += fmt::format("<p class=\"summary\">trial {} (rank {}), split {}, accuracy {}</p>\n", board.trials[r].id,
                        r + 1, html_escape(e.split), html_escape(detail::format_number(e.accuracy)));
-    out += svg::confusion_heatmap(fmt::format("trial {}: {}", board.trials[r].id, e.split), classes, e.confusion) + "\n";
+    out +=
+        svg::confusion_heatmap(fmt::format("trial {}: {}", board.trials[r].id, e.split), classes, e.confusion) + "\n";
     shown = true;
   }
   if (!shown) out += "<p class=\"summary\">No trial of this experiment has an evaluation.</p>\n";

@@ -37,10 +37,13 @@ std::string format_number(double value) {
 
 Table::Cell param_cell(const ParamValue& value) {
   switch (value.type()) {
-    case ParamType::integer: return value.as_int();
-    case ParamType::real: return number_cell(value.as_double());
+    case ParamType::integer:
+      return value.as_int();
+    case ParamType::real:
+      return number_cell(value.as_double());
     case ParamType::boolean:
-    case ParamType::text: return value.to_string();
+    case ParamType::text:
+      return value.to_string();
   }
   return std::monostate{};
 }
@@ -55,9 +58,9 @@ Table::Cell optional_cell(const std::optional<double>& value) {
 }
 
 void order_metrics(std::vector<std::string>& names) {
-  static const std::vector<std::string> known = {"val_accuracy", "val_loss",     "train_accuracy",
+  static const std::vector<std::string> known = {"val_accuracy", "val_loss",      "train_accuracy",
                                                  "train_loss",   "test_accuracy", "test_loss",
-                                                 "lr",           "images_per_s", "data_wait_fraction"};
+                                                 "lr",           "images_per_s",  "data_wait_fraction"};
   auto rank = [](const std::string& name) {
     const auto it = std::find(known.begin(), known.end(), name);
     return static_cast<size_t>(it - known.begin());
@@ -105,7 +108,7 @@ std::optional<double> column_value(const TrialRecord& t, std::string_view column
   return std::nullopt;
 }
 
-constexpr std::string_view kSortColumns[] = {"id",  "epochs",     "attempts",   "world_size", "started_at",
+constexpr std::string_view kSortColumns[] = {"id",       "epochs",     "attempts",   "world_size", "started_at",
                                              "ended_at", "best_epoch", "best_value", "pid"};
 
 }  // namespace
@@ -132,7 +135,8 @@ Leaderboard leaderboard(Store& store, const TrialsOptions& options) {
   }
 
   // Resolve the sort key.
-  bool any_best = std::any_of(board.trials.begin(), board.trials.end(), [](const auto& t) { return t.best.has_value(); });
+  bool any_best =
+      std::any_of(board.trials.begin(), board.trials.end(), [](const auto& t) { return t.best.has_value(); });
   board.sort = options.sort.value_or(any_best ? "best" : "id");
   KeyKind kind;
   if (board.sort == "best") {
@@ -174,7 +178,9 @@ Leaderboard leaderboard(Store& store, const TrialsOptions& options) {
           key.missing = false;
         }
         return key;
-      case KeyKind::column: number = column_value(t, board.sort); break;
+      case KeyKind::column:
+        number = column_value(t, board.sort);
+        break;
     }
     if (number && !std::isnan(*number)) {
       key.missing = false;
@@ -235,12 +241,23 @@ std::string html_escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -45,12 +45,13 @@ std::string title_text(double x, double y, const std::string& text) {
 
 std::string ramp_colour(double t) {
   // A few stops of the viridis map, linearly interpolated.
-  static constexpr double stops[][3] = {{68, 1, 84},    {59, 82, 139},  {33, 145, 140},
-                                        {94, 201, 98},  {253, 231, 37}};
+  static constexpr double stops[][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
   t = std::clamp(std::isnan(t) ? 0.0 : t, 0.0, 1.0) * 4;
   const int i = std::min(3, static_cast<int>(t));
   const double f = t - i;
-  auto channel = [&](int c) { return static_cast<int>(std::lround(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * f)); };
+  auto channel = [&](int c) {
+    return static_cast<int>(std::lround(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * f));
+  };
   return fmt::format("rgb({},{},{})", channel(0), channel(1), channel(2));
 }
 
@@ -65,8 +66,9 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
       x_low = std::min(x_low, x), x_high = std::max(x_high, x);
       y_low = std::min(y_low, y), y_high = std::max(y_high, y);
     }
-  std::string out = fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" class="chart">)",
-                                width, height, width, height);
+  std::string out = fmt::format(
+      R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" class="chart">)", width,
+      height, width, height);
   out += fmt::format(R"(<rect x="0" y="0" width="{}" height="{}" fill="#ffffff"/>)", width, height);
   out += title_text(left, 20, title);
   if (!(x_low <= x_high)) {
@@ -86,8 +88,8 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
   for (double t : nice_ticks(y_low, y_high, 5)) {
     out += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#e2e2e2"/>)", num(left), num(left + plot_w),
                        num(sy(t)), num(sy(t)));
-    out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", num(left - 6),
-                       num(sy(t) + 4), tick_text(t));
+    out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", num(left - 6), num(sy(t) + 4),
+                       tick_text(t));
   }
   for (double t : nice_ticks(x_low, x_high, 8)) {
     out += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#999"/>)", num(sx(t)), num(sx(t)),
@@ -97,8 +99,9 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
   }
   out += fmt::format(R"(<text x="{}" y="{}" class="label" text-anchor="middle">{}</text>)", num(left + plot_w / 2),
                      num(height - 8.0), html_escape(x_label));
-  out += fmt::format(R"~(<text x="14" y="{}" class="label" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>)~",
-                     num(top + plot_h / 2), num(top + plot_h / 2), html_escape(y_label));
+  out +=
+      fmt::format(R"~(<text x="14" y="{}" class="label" text-anchor="middle" transform="rotate(-90 14 {})">{}</text>)~",
+                  num(top + plot_h / 2), num(top + plot_h / 2), html_escape(y_label));
 
   for (const auto& line : lines) {
     // One <polyline> per unbroken run of values.
@@ -138,12 +141,15 @@ std::string parallel_coordinates(const std::string& title, const std::vector<Axi
                                  const std::vector<Polyline>& lines, int width, int height) {
   const double left = 70, right = 70, top = 56, bottom = 30;
   const double plot_w = width - left - right, plot_h = height - top - bottom;
-  std::string out = fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" class="chart">)",
-                                width, height, width, height);
+  std::string out = fmt::format(
+      R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" class="chart">)", width,
+      height, width, height);
   out += fmt::format(R"(<rect x="0" y="0" width="{}" height="{}" fill="#ffffff"/>)", width, height);
   out += title_text(16, 20, title);
   if (axes.empty()) return out + "</svg>";
-  auto ax = [&](size_t i) { return axes.size() == 1 ? left + plot_w / 2 : left + plot_w * double(i) / double(axes.size() - 1); };
+  auto ax = [&](size_t i) {
+    return axes.size() == 1 ? left + plot_w / 2 : left + plot_w * double(i) / double(axes.size() - 1);
+  };
   auto ay = [&](double position) { return top + (1 - position) * plot_h; };
 
   for (const auto& line : lines) {
@@ -190,14 +196,16 @@ std::string confusion_heatmap(const std::string& title, const std::vector<std::s
   const double cell = n ? std::clamp(520.0 / double(n), 6.0, 48.0) : 48.0;
   const double left = 130, top = 120;
   const double width = left + cell * double(n) + 24, height = top + cell * double(n) + 40;
-  std::string out = fmt::format(R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" class="chart">)",
-                                num(width), num(height), num(width), num(height));
+  std::string out = fmt::format(
+      R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" class="chart">)",
+      num(width), num(height), num(width), num(height));
   out += fmt::format(R"(<rect x="0" y="0" width="{}" height="{}" fill="#ffffff"/>)", num(width), num(height));
   out += title_text(16, 20, title);
   out += fmt::format(R"(<text x="{}" y="{}" class="label" text-anchor="middle">predicted class</text>)",
                      num(left + cell * double(n) / 2), num(38.0));
-  out += fmt::format(R"~(<text x="16" y="{}" class="label" transform="rotate(-90 16 {})" text-anchor="middle">true class</text>)~",
-                     num(top + cell * double(n) / 2), num(top + cell * double(n) / 2));
+  out += fmt::format(
+      R"~(<text x="16" y="{}" class="label" transform="rotate(-90 16 {})" text-anchor="middle">true class</text>)~",
+      num(top + cell * double(n) / 2), num(top + cell * double(n) / 2));
   const bool labels = cell >= 14;
   for (size_t i = 0; i < n; ++i) {
     const std::string name = i < classes.size() ? classes[i] : std::to_string(i);
@@ -217,10 +225,10 @@ std::string confusion_heatmap(const std::string& title, const std::vector<std::s
       const int g = static_cast<int>(std::lround(251 - fraction * (251 - 48)));
       const int b = static_cast<int>(std::lround(255 - fraction * (255 - 107)));
       const double x = left + cell * double(j), y = top + cell * double(i);
-      out += fmt::format(R"~(<rect x="{}" y="{}" width="{}" height="{}" fill="rgb({},{},{})" stroke="#fff"><title>true {} / predicted {}: {}</title></rect>)~",
-                         num(x), num(y), num(cell), num(cell), r, g, b,
-                         html_escape(name), html_escape(j < classes.size() ? classes[j] : std::to_string(j)),
-                         counts[i][j]);
+      out += fmt::format(
+          R"~(<rect x="{}" y="{}" width="{}" height="{}" fill="rgb({},{},{})" stroke="#fff"><title>true {} / predicted {}: {}</title></rect>)~",
+          num(x), num(y), num(cell), num(cell), r, g, b, html_escape(name),
+          html_escape(j < classes.size() ? classes[j] : std::to_string(j)), counts[i][j]);
       if (cell >= 22)
         out += fmt::format(R"(<text x="{}" y="{}" class="cell" text-anchor="middle" fill="{}">{}</text>)",
                            num(x + cell / 2), num(y + cell / 2 + 4), fraction > 0.5 ? "#fff" : "#222", counts[i][j]);

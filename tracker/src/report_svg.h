@@ -11,7 +11,7 @@ namespace stride::tracker::report::svg {
 std::string ramp_colour(double t);
 
 struct Line {
-  std::string label;                        // tooltip text
+  std::string label;  // tooltip text
   std::string colour;
   double width = 1.5;
   std::vector<std::pair<double, double>> points;  // (x, y); NaN y breaks the line
@@ -27,8 +27,8 @@ struct Axis {
   std::string name;
   bool categorical = false;
   bool log_scale = false;
-  double low = 0, high = 1;               // numeric range
-  std::vector<std::string> categories;    // categorical labels
+  double low = 0, high = 1;             // numeric range
+  std::vector<std::string> categories;  // categorical labels
 };
 
 struct Polyline {

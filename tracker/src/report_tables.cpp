@@ -48,17 +48,24 @@ nlohmann::json decision_json(const DecisionRecord& r) {
 }
 
 Table decisions_table(const std::vector<DecisionRecord>& decisions, bool with_experiment) {
-  std::vector<std::string> columns = {"trial", "epoch", "checker", "kind", "monitor", "value", "best",
-                                      "wait",  "patience_left", "reason"};
+  std::vector<std::string> columns = {"trial", "epoch", "checker", "kind",          "monitor",
+                                      "value", "best",  "wait",    "patience_left", "reason"};
   if (with_experiment) columns.insert(columns.begin(), "experiment");
   Table table(columns);
   table.set_precision("value", 4);
   table.set_precision("best", 4);
   for (const auto& r : decisions) {
     const Decision& d = r.decision;
-    std::vector<Table::Cell> row = {r.trial_id, d.epoch, d.checker, std::string(decision_kind_name(d.kind)),
-                                    d.monitor, optional_cell(d.value), optional_cell(d.best), d.wait,
-                                    std::max<int64_t>(0, d.patience - d.wait), d.reason};
+    std::vector<Table::Cell> row = {r.trial_id,
+                                    d.epoch,
+                                    d.checker,
+                                    std::string(decision_kind_name(d.kind)),
+                                    d.monitor,
+                                    optional_cell(d.value),
+                                    optional_cell(d.best),
+                                    d.wait,
+                                    std::max<int64_t>(0, d.patience - d.wait),
+                                    d.reason};
     if (with_experiment) row.insert(row.begin(), r.experiment);
     table.add_row(std::move(row));
   }
@@ -74,11 +81,11 @@ nlohmann::json evaluation_json(const Evaluation& e) {
                        {"f1", json_number(c.f1)},
                        {"support", c.support}});
   auto averages = [&](const Averages& a) {
-    return nlohmann::json{{"precision", json_number(a.precision)}, {"recall", json_number(a.recall)},
-                          {"f1", json_number(a.f1)}};
+    return nlohmann::json{
+        {"precision", json_number(a.precision)}, {"recall", json_number(a.recall)}, {"f1", json_number(a.f1)}};
   };
-  return {{"split", e.split},         {"accuracy", json_number(e.accuracy)}, {"loss", json_optional(e.loss)},
-          {"classes", classes},       {"macro", averages(e.macro)},          {"weighted", averages(e.weighted)},
+  return {{"split", e.split},        {"accuracy", json_number(e.accuracy)}, {"loss", json_optional(e.loss)},
+          {"classes", classes},      {"macro", averages(e.macro)},          {"weighted", averages(e.weighted)},
           {"confusion", e.confusion}};
 }
 
@@ -153,7 +160,9 @@ std::string render_experiments(Store& store, TableFormat format) {
       for (const auto& [status, count] : e.trials_by_status) by_status[std::string(status_name(status))] = count;
       nlohmann::json best = nullptr;
       if (e.best)
-        best = {{"metric", e.best->metric}, {"value", json_number(e.best->value)}, {"epoch", e.best->epoch},
+        best = {{"metric", e.best->metric},
+                {"value", json_number(e.best->value)},
+                {"epoch", e.best->epoch},
                 {"trial", e.best_trial.value_or(0)}};
       list.push_back({{"id", e.id},
                       {"name", e.name},
@@ -174,8 +183,8 @@ std::string render_experiments(Store& store, TableFormat format) {
   table.set_precision("best", 4);
   for (const auto& e : experiments) {
     std::vector<Table::Cell> row = {e.name, e.trials};
-    for (auto status : {TrialStatus::running, TrialStatus::completed, TrialStatus::stopped_early,
-                        TrialStatus::pruned, TrialStatus::failed}) {
+    for (auto status : {TrialStatus::running, TrialStatus::completed, TrialStatus::stopped_early, TrialStatus::pruned,
+                        TrialStatus::failed}) {
       const auto it = e.trials_by_status.find(status);
       row.emplace_back(it == e.trials_by_status.end() ? int64_t{0} : it->second);
     }
@@ -271,8 +280,8 @@ std::string render_trial(Store& store, int64_t trial_id, TableFormat format, con
   }
 
   std::string out = fmt::format("trial {} of experiment {}: {}\n", t.id, t.experiment, status_name(t.status));
-  out += fmt::format("device {} x{}, host {}, pid {}, attempts {}\n", t.device, t.world_size, t.host, t.pid,
-                     t.attempts);
+  out +=
+      fmt::format("device {} x{}, host {}, pid {}, attempts {}\n", t.device, t.world_size, t.host, t.pid, t.attempts);
   out += fmt::format("started {}", detail::format_time(t.started_at));
   if (t.ended_at)
     out += fmt::format(", ended {} ({})", detail::format_time(*t.ended_at), human_duration(*t.ended_at - t.started_at));

@@ -132,7 +132,8 @@ std::vector<TrialRecord> Store::trials(const TrialQuery& query) {
 SELECT t.id, t.experiment_id, e.name, t.status, t.params, t.param_hash, t.world_size, t.device, t.host, t.pid,
        t.started_at, t.ended_at, t.heartbeat_at, t.best_metric, t.best_goal, t.best_value, t.best_epoch,
        t.checkpoint_path, t.error, t.attempts, t.config_text
-FROM trials t JOIN experiments e ON e.id = t.experiment_id WHERE 1)sql" + where.sql + " ORDER BY t.id");
+FROM trials t JOIN experiments e ON e.id = t.experiment_id WHERE 1)sql" +
+                                          where.sql + " ORDER BY t.id");
   detail::bind_values(select, where.bindings);
   std::vector<TrialRecord> list;
   while (select.step()) {
@@ -186,8 +187,10 @@ std::vector<MetricSeries> Store::metric_series(std::span<const int64_t> trial_id
   const std::string filter = with_steps ? "" : " AND step IS NULL";
   sqlite::Statement all(db_.get(), "SELECT name, epoch, step, value, wall_time FROM metrics WHERE trial_id = ?" +
                                        filter + " ORDER BY name, epoch, step");
-  sqlite::Statement one(db_.get(), "SELECT name, epoch, step, value, wall_time FROM metrics WHERE trial_id = ? "
-                                   "AND name = ?" + filter + " ORDER BY epoch, step");
+  sqlite::Statement one(db_.get(),
+                        "SELECT name, epoch, step, value, wall_time FROM metrics WHERE trial_id = ? "
+                        "AND name = ?" +
+                            filter + " ORDER BY epoch, step");
   std::vector<MetricSeries> list;
   auto read = [&](sqlite::Statement& statement, int64_t trial_id) {
     while (statement.step()) {

@@ -35,15 +35,15 @@ struct TrialsOptions {
   // parameters and columns ascending; trials without the value go last.
   // Unset: "best" when the trials record a best metric, else "id".
   std::optional<std::string> sort;
-  std::optional<size_t> top;               // keep the first K after sorting
-  std::vector<std::string> where;          // "name op value" conditions, all must hold
+  std::optional<size_t> top;       // keep the first K after sorting
+  std::vector<std::string> where;  // "name op value" conditions, all must hold
 };
 
 struct Leaderboard {
-  std::vector<TrialRecord> trials;         // sorted, cut to top
-  std::vector<std::string> swept_params;   // parameters whose values differ among the trials
-  std::vector<std::string> metrics;        // final metrics present, well-known names first
-  std::string sort;                        // what the trials are sorted by
+  std::vector<TrialRecord> trials;        // sorted, cut to top
+  std::vector<std::string> swept_params;  // parameters whose values differ among the trials
+  std::vector<std::string> metrics;       // final metrics present, well-known names first
+  std::string sort;                       // what the trials are sorted by
 };
 
 Leaderboard leaderboard(Store& store, const TrialsOptions& options);

@@ -53,7 +53,21 @@ std::vector<int> run_children(int count, const std::function<int(int)>& body) {
   return codes;
 }
 
-TEST_F(StoreTest, EightProcessesWritingAtOnceLoseNoRow) {
+// Eight writers, each logging three trials of 15 epochs; `options` sets how
+// long SQLite waits for the lock before the store's own retry takes over.
+void write_concurrently(StoreTest& test, const StoreOptions& options);
+
+TEST_F(StoreTest, EightProcessesWritingAtOnceLoseNoRow) { write_concurrently(*this, {}); }
+
+TEST_F(StoreTest, EightProcessesWritingAtOnceRetryWhenTheBusyTimeoutIsShort) {
+  StoreOptions options;
+  options.busy_timeout = std::chrono::milliseconds(1);  // lock waits surface as StoreBusyError and are retried
+  write_concurrently(*this, options);
+}
+
+void write_concurrently(StoreTest& test, const StoreOptions& options) {
+  auto open = [&](Access access = Access::read_write) { return Store::open(test.db_path(), access, options); };
+  const std::string db_path = test.db_path();
   { open().ensure_experiment("concurrent"); }
   constexpr int kTrials = 3, kEpochs = 15;
   const auto codes = run_children(kProcesses, [&](int worker) {
@@ -78,7 +92,7 @@ TEST_F(StoreTest, EightProcessesWritingAtOnceLoseNoRow) {
   EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM metrics"), kProcesses * kTrials * kEpochs * 3);
   EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM decisions"), kProcesses * kTrials * kEpochs);
   EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM params"), kProcesses * kTrials * 2);
-  EXPECT_EQ(integrity_check(db_path()), "ok");
+  EXPECT_EQ(integrity_check(db_path), "ok");
 }
 
 TEST_F(StoreTest, EightProcessesClaimEachGridPointExactlyOnce) {

@@ -38,12 +38,13 @@ inline std::string integrity_check(const std::string& path) {
 }
 
 class StoreTest : public ::testing::Test {
- protected:
+ public:
   std::string db_path() const { return (dir_ / "runs" / "stride.db").string(); }
   Store open(Access access = Access::read_write, StoreOptions options = {}) {
     return Store::open(db_path(), access, options);
   }
 
+ protected:
   stride::testing::TempDir dir_;
 };
 

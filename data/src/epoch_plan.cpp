@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <utility>
 
 #include "stride/common/rng.h"
 
@@ -16,6 +17,27 @@ void shuffle(T* first, int64_t count, Rng& rng) {
 }
 
 }  // namespace
+
+// A 4-round Feistel network over the smallest even bit count covering n is a
+// keyed permutation of [0, 4^half); walking it from x until the value lands
+// below n again restricts it to a permutation of [0, n) (cycle walking). The
+// domain is under 4n, so a walk takes fewer than four passes on average.
+int64_t permute_index(int64_t x, int64_t n, uint64_t key) {
+  int half = 1;
+  while ((int64_t{1} << (2 * half)) < n) ++half;
+  const uint64_t mask = (uint64_t{1} << half) - 1;
+  auto value = static_cast<uint64_t>(x);
+  do {
+    uint64_t left = value >> half, right = value & mask;
+    for (uint64_t round = 0; round < 4; ++round) {
+      const uint64_t mixed = left ^ (mix_key(key + round, right) & mask);
+      left = right;
+      right = mixed;
+    }
+    value = (left << half) | right;
+  } while (value >= static_cast<uint64_t>(n));
+  return static_cast<int64_t>(value);
+}
 
 std::vector<Block> make_blocks(const std::vector<int64_t>& shard_sizes, const std::vector<int64_t>& chunk_sizes,
                                int64_t limit) {
@@ -53,14 +75,14 @@ EpochPlan::EpochPlan(std::vector<Block> blocks, int64_t window_images, int64_t b
     extended_ = tail_ == TailPolicy::pad ? steps_ * global : size_ + std::max<int64_t>(0, world_ - last);
   }
   block_order_.resize(blocks_.size());
+  block_row_.resize(blocks_.size());
   window_first_.reserve(blocks_.size() + 1);
-  windows_.reserve(blocks_.size() + 1);
-  rows_.resize(static_cast<size_t>(size_));
-  indices_.resize(static_cast<size_t>(size_));
-  scratch_.resize(static_cast<size_t>(max_window_rows_));
+  windows_.reserve(blocks_.size() + 2);  // base windows and a few wrap-around copies
 }
 
 void EpochPlan::build(uint64_t key, bool shuffle_order) {
+  key_ = key;
+  shuffle_ = shuffle_order;
   std::iota(block_order_.begin(), block_order_.end(), 0);
   if (shuffle_order) {
     Rng rng(mix_key(key, 1));
@@ -77,28 +99,13 @@ void EpochPlan::build(uint64_t key, bool shuffle_order) {
       window_first_.push_back(static_cast<int64_t>(i));
       rows = 0;
     }
+    block_row_[i] = rows;
     rows += count;
     position += count;
   }
-  if (!block_order_.empty()) windows_.push_back(Window{position - rows, position, static_cast<int64_t>(windows_.size())});
+  if (!block_order_.empty())
+    windows_.push_back(Window{position - rows, position, static_cast<int64_t>(windows_.size())});
   window_first_.push_back(static_cast<int64_t>(block_order_.size()));
-
-  // Within each window: rows_ maps a position to a buffer row, indices_ to a split index.
-  for (size_t w = 0; w < windows_.size(); ++w) {
-    const Window& window = windows_[w];
-    int64_t row = 0;
-    for (int32_t id : window_blocks(static_cast<int64_t>(w))) {
-      const Block& b = blocks_[static_cast<size_t>(id)];
-      for (int64_t k = 0; k < b.count; ++k) scratch_[static_cast<size_t>(row++)] = b.first_index + k;
-    }
-    int32_t* local = rows_.data() + window.begin;
-    std::iota(local, local + row, 0);
-    if (shuffle_order) {
-      Rng rng(mix_key(key, 2 + w));
-      shuffle(local, row, rng);
-    }
-    for (int64_t j = 0; j < row; ++j) indices_[static_cast<size_t>(window.begin + j)] = scratch_[static_cast<size_t>(local[j])];
-  }
 
   // Positions past the split wrap to the start of the order, window by window.
   for (int64_t p = size_; p < extended_;) {
@@ -108,6 +115,20 @@ void EpochPlan::build(uint64_t key, bool shuffle_order) {
     windows_.push_back(Window{p, end, w});
     p = end;
   }
+}
+
+Placement EpochPlan::place(int64_t position) const {
+  const int64_t p = base_position(position);
+  const auto w = static_cast<size_t>(window_of(p));
+  const Window& window = windows_[w];
+  const int64_t local = p - window.begin;
+  const int64_t row =
+      shuffle_ ? permute_index(local, window.end - window.begin, mix_key(key_, 2 + w)) : local;
+  // The block of the window that holds this buffer row.
+  const auto first = block_row_.begin() + window_first_[w], last = block_row_.begin() + window_first_[w + 1];
+  const auto at = std::upper_bound(first, last, row) - 1;
+  const Block& b = blocks_[static_cast<size_t>(block_order_[static_cast<size_t>(at - block_row_.begin())])];
+  return Placement{row, b.first_index + (row - *at)};
 }
 
 int64_t EpochPlan::global_size(int64_t step) const {
@@ -128,11 +149,6 @@ std::span<const int32_t> EpochPlan::window_blocks(int64_t w) const {
   return {block_order_.data() + first, static_cast<size_t>(last - first)};
 }
 
-int64_t EpochPlan::window_rows(int64_t w) const {
-  const Window& base = windows_[static_cast<size_t>(windows_[static_cast<size_t>(w)].base)];
-  return base.end - base.begin;
-}
-
 int64_t EpochPlan::window_of(int64_t position) const {
   auto it = std::upper_bound(windows_.begin(), windows_.end(), position,
                              [](int64_t p, const Window& w) { return p < w.begin; });
@@ -141,9 +157,8 @@ int64_t EpochPlan::window_of(int64_t position) const {
 
 int64_t EpochPlan::bytes_held() const {
   return static_cast<int64_t>(blocks_.capacity() * sizeof(Block) + block_order_.capacity() * sizeof(int32_t) +
-                              window_first_.capacity() * sizeof(int64_t) + windows_.capacity() * sizeof(Window) +
-                              rows_.capacity() * sizeof(int32_t) + indices_.capacity() * sizeof(int64_t) +
-                              scratch_.capacity() * sizeof(int64_t));
+                              block_row_.capacity() * sizeof(int64_t) + window_first_.capacity() * sizeof(int64_t) +
+                              windows_.capacity() * sizeof(Window));
 }
 
 }  // namespace stride::data

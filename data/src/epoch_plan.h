@@ -6,6 +6,10 @@
 // (tail = pad, or a keep tail shorter than the rank count) wrap to the start
 // of the order and are served by "copy" windows that re-read the blocks of an
 // early window. Nothing here depends on the rank count except the cut.
+//
+// The within-window permutation is computed, not stored (a keyed Feistel
+// bijection), so the plan holds a few words per block and nothing per image:
+// its memory does not grow with the split beyond the block list.
 #pragma once
 
 #include <cstdint>
@@ -27,9 +31,18 @@ struct Block {
 std::vector<Block> make_blocks(const std::vector<int64_t>& shard_sizes, const std::vector<int64_t>& chunk_sizes,
                                int64_t limit);
 
+// A bijection of [0, n) chosen by `key` (n >= 1).
+int64_t permute_index(int64_t x, int64_t n, uint64_t key);
+
 struct Window {
   int64_t begin = 0, end = 0;  // positions [begin, end) of the extended order
   int64_t base = 0;            // the window whose blocks it reads (itself unless a wrap-around copy)
+};
+
+// Where the image at one position lies.
+struct Placement {
+  int64_t row = 0;    // row in its window's buffer
+  int64_t index = 0;  // index within the split
 };
 
 class EpochPlan {
@@ -50,13 +63,11 @@ class EpochPlan {
   // Ids of the blocks of window w's base, in the order their rows fill the window buffer.
   std::span<const int32_t> window_blocks(int64_t w) const;
   const Block& block(int32_t id) const { return blocks_[static_cast<size_t>(id)]; }
-  int64_t window_rows(int64_t w) const;  // rows its buffer holds (all of its base's blocks)
   int64_t max_window_rows() const { return max_window_rows_; }
   // The window serving position p (windows are sorted by position).
   int64_t window_of(int64_t position) const;
-  // Row of position p within its window's buffer, and its split index.
-  int64_t row_of(int64_t position) const { return rows_[static_cast<size_t>(base_position(position))]; }
-  int64_t index_of(int64_t position) const { return indices_[static_cast<size_t>(base_position(position))]; }
+  // The buffer row and split index of the image at position p.
+  Placement place(int64_t position) const;
 
   int64_t bytes_held() const;
 
@@ -68,13 +79,13 @@ class EpochPlan {
   int world_;
   TailPolicy tail_;
   int64_t size_ = 0, steps_ = 0, extended_ = 0, max_window_rows_ = 0;
+  uint64_t key_ = 0;
+  bool shuffle_ = false;
 
   std::vector<int32_t> block_order_;   // permutation of blocks_
+  std::vector<int64_t> block_row_;     // per entry of block_order_: its first row in its window's buffer
   std::vector<int64_t> window_first_;  // base window w owns block_order_[window_first_[w], window_first_[w+1])
   std::vector<Window> windows_;        // base windows, then wrap-around copies
-  std::vector<int32_t> rows_;          // per base position: row in its window buffer
-  std::vector<int64_t> indices_;       // per base position: split index
-  std::vector<int64_t> scratch_;       // split index per row of a window, while building
 };
 
 }  // namespace stride::data

@@ -164,10 +164,13 @@ ImportedSource import_mnist(const std::filesystem::path& dir, bool fashion) {
     for (int digit = 0; digit < 10; ++digit) source.class_names.push_back(std::to_string(digit));
   }
   const auto classes = static_cast<int64_t>(source.class_names.size());
-  auto train = std::make_unique<ImageSet>(
-      read_idx(find_idx(dir, "train-images-idx3-ubyte"), find_idx(dir, "train-labels-idx1-ubyte"), classes));
-  auto test = std::make_unique<ImageSet>(
-      read_idx(find_idx(dir, "t10k-images-idx3-ubyte"), find_idx(dir, "t10k-labels-idx1-ubyte"), classes));
+  // Looked up one by one, so a missing file is reported in a fixed order.
+  const auto train_images = find_idx(dir, "train-images-idx3-ubyte");
+  const auto train_labels = find_idx(dir, "train-labels-idx1-ubyte");
+  const auto test_images = find_idx(dir, "t10k-images-idx3-ubyte");
+  const auto test_labels = find_idx(dir, "t10k-labels-idx1-ubyte");
+  auto train = std::make_unique<ImageSet>(read_idx(train_images, train_labels, classes));
+  auto test = std::make_unique<ImageSet>(read_idx(test_images, test_labels, classes));
   if (!(train->image_shape == test->image_shape))
     fail<DataError>("{}: train images are {}x{} but test images are {}x{}", dir.string(), train->image_shape.height,
                     train->image_shape.width, test->image_shape.height, test->image_shape.width);

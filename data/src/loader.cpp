@@ -345,10 +345,12 @@ bool Loader::Impl::fill_batch(int64_t step, BatchSlot& slot, float* scratch) {
       window = &window_slots_[static_cast<size_t>(slot_of_window_[static_cast<size_t>(w)])];
     }
     for (int64_t q = p; q < end; ++q) {
-      const int64_t row = plan_.row_of(q), index = plan_.index_of(q), out = q - first;
-      augmenter_.apply(window->images.data() + row * bytes, epoch_, index, scratch, slot.images.data() + out * bytes);
-      slot.labels[static_cast<size_t>(out)] = window->labels[static_cast<size_t>(row)];
-      slot.indices[static_cast<size_t>(out)] = index;
+      const Placement at = plan_.place(q);
+      const int64_t out = q - first;
+      augmenter_.apply(window->images.data() + at.row * bytes, epoch_, at.index, scratch,
+                       slot.images.data() + out * bytes);
+      slot.labels[static_cast<size_t>(out)] = window->labels[static_cast<size_t>(at.row)];
+      slot.indices[static_cast<size_t>(out)] = at.index;
     }
     bool freed = false;
     {

@@ -1,0 +1,98 @@
+// Folder import: PNGs written with stb_image_write, one sub-folder per class,
+// come back with sorted class names, labels by folder, exact pixels at their
+// own size, resized ones at the target size, and grey when asked.
+#include <gtest/gtest.h>
+#include <stb_image_write.h>
+
+#include <fstream>
+
+#include "data_fixtures.h"
+#include "stride/common/error.h"
+#include "stride/data/importers.h"
+#include "temp_dir.h"
+
+namespace stride::data {
+namespace {
+
+using stride::testing::one_line_naming;
+
+std::vector<uint8_t> rgb_image(int h, int w, int seed) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(h * w * 3));
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((seed * 53 + i * 17) % 256);
+  return pixels;
+}
+
+void write_png(const std::filesystem::path& path, int h, int w, const std::vector<uint8_t>& rgb) {
+  std::filesystem::create_directories(path.parent_path());
+  ASSERT_NE(stbi_write_png(path.c_str(), w, h, 3, rgb.data(), w * 3), 0) << path;
+}
+
+TEST(Folder, ClassesAreSortedSubFoldersAndPixelsExact) {
+  stride::testing::TempDir dir;
+  write_png(dir / "zebra" / "b.png", 6, 5, rgb_image(6, 5, 1));
+  write_png(dir / "zebra" / "a.png", 6, 5, rgb_image(6, 5, 2));
+  write_png(dir / "ant" / "x.PNG", 6, 5, rgb_image(6, 5, 3));
+  std::ofstream(dir / "ant" / "notes.txt") << "not an image";
+  write_png(dir / ".hidden" / "h.png", 6, 5, rgb_image(6, 5, 4));
+
+  const ImportedSource source = import_folder(dir.path(), FolderOptions{});
+  EXPECT_EQ(source.class_names, (std::vector<std::string>{"ant", "zebra"}));
+  EXPECT_EQ(source.test, nullptr);
+  const ImageSource& images = *source.train;
+  EXPECT_EQ(images.shape(), (ImageShape{6, 5, 3}));  // the first image's size
+  ASSERT_EQ(images.size(), 3);
+  EXPECT_EQ(images.label(0), 0);
+  EXPECT_EQ(images.label(1), 1);
+  EXPECT_EQ(images.label(2), 1);
+  std::vector<uint8_t> out(6 * 5 * 3);
+  images.read(1, out.data());  // zebra/a.png: files sorted by name
+  EXPECT_EQ(out, rgb_image(6, 5, 2));
+  images.read(0, out.data());
+  EXPECT_EQ(out, rgb_image(6, 5, 3));
+}
+
+TEST(Folder, ResizesToTheTargetAndConvertsToGrey) {
+  stride::testing::TempDir dir;
+  std::vector<uint8_t> flat(8 * 8 * 3);
+  for (size_t p = 0; p < 64; ++p) flat[3 * p] = 200, flat[3 * p + 1] = 100, flat[3 * p + 2] = 50;
+  write_png(dir / "one" / "big.png", 8, 8, flat);
+  write_png(dir / "two" / "small.png", 2, 2, std::vector<uint8_t>(flat.begin(), flat.begin() + 12));
+
+  const ImportedSource rgb = import_folder(dir.path(), FolderOptions{4, 4, 3});
+  EXPECT_EQ(rgb.train->shape(), (ImageShape{4, 4, 3}));
+  std::vector<uint8_t> out(4 * 4 * 3);
+  for (int64_t i = 0; i < 2; ++i) {
+    rgb.train->read(i, out.data());
+    for (size_t p = 0; p < 16; ++p) {  // a flat colour stays flat through resizing
+      EXPECT_NEAR(out[3 * p], 200, 1) << "image " << i;
+      EXPECT_NEAR(out[3 * p + 2], 50, 1) << "image " << i;
+    }
+  }
+  const ImportedSource grey = import_folder(dir.path(), FolderOptions{3, 3, 1});
+  std::vector<uint8_t> g(9);
+  grey.train->read(0, g.data());
+  // stb's luma: (77 R + 150 G + 29 B) >> 8.
+  EXPECT_NEAR(g[4], (77 * 200 + 150 * 100 + 29 * 50) >> 8, 1);
+}
+
+TEST(Folder, BadFoldersAndImagesAreNamed) {
+  stride::testing::TempDir dir;
+  std::string message;
+  STRIDE_ERROR_MESSAGE(DataError, import_folder(dir.path(), FolderOptions{}), message);
+  EXPECT_TRUE(one_line_naming(message, dir.path()));
+
+  std::filesystem::create_directories(dir / "empty");
+  STRIDE_ERROR_MESSAGE(DataError, import_folder(dir.path(), FolderOptions{}), message);
+  EXPECT_TRUE(one_line_naming(message, dir / "empty"));
+
+  std::filesystem::remove(dir / "empty");
+  write_png(dir / "cls" / "a.png", 4, 4, rgb_image(4, 4, 0));
+  std::ofstream(dir / "cls" / "b.png") << "not a png";
+  const ImportedSource source = import_folder(dir.path(), FolderOptions{});
+  std::vector<uint8_t> out(48);
+  STRIDE_ERROR_MESSAGE(DataError, source.train->read(1, out.data()), message);
+  EXPECT_TRUE(one_line_naming(message, dir / "cls" / "b.png"));
+}
+
+}  // namespace
+}  // namespace stride::data

@@ -150,8 +150,8 @@ void CpuBackend::batchnorm_backward_inference(const BatchNormParams& p, const Te
 }
 
 void CpuBackend::batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
-                                                          const Tensor& running_mean, const Tensor& running_var,
-                                                          Tensor& dgamma, Tensor& dbeta) {
+                                                         const Tensor& running_mean, const Tensor& running_var,
+                                                         Tensor& dgamma, Tensor& dbeta) {
   expect_same_elements(x, dy, "batchnorm_backward_inference_parameters");
   const int64_t channels = running_mean.elements();
   if (running_var.elements() != channels || dgamma.elements() != channels || dbeta.elements() != channels ||

@@ -73,8 +73,8 @@ void BatchNorm::backward(Context& ctx, const Tensor& x, const Tensor& y, const T
     if (dx.defined())
       ctx.backend.batchnorm_backward_inference(params_, dy, gamma_.value, moving_variance_.value, dx);
     if (trainable_)
-      ctx.backend.batchnorm_backward_inference_parameters(params_, x, dy, moving_mean_.value,
-                                                          moving_variance_.value, gamma_.grad, beta_.grad);
+      ctx.backend.batchnorm_backward_inference_parameters(params_, x, dy, moving_mean_.value, moving_variance_.value,
+                                                          gamma_.grad, beta_.grad);
     return;
   }
   // oneDNN and cuDNN always produce the input gradient; give it a scratch when unwanted.

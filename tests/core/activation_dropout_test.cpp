@@ -78,8 +78,9 @@ TEST_P(DropoutLayerTest, MaskIsPhiloxOfSeedStepLayerAndElement) {
 
   // The same context gives the same mask; another step, layer or seed another one.
   EXPECT_EQ(run(dropout, x, batch, ctx), y);
-  for (Context other : {Context{backend(), Mode::training, 99, 8, 0, 3}, Context{backend(), Mode::training, 99, 7, 0, 4},
-                        Context{backend(), Mode::training, 100, 7, 0, 3}})
+  for (Context other :
+       {Context{backend(), Mode::training, 99, 8, 0, 3}, Context{backend(), Mode::training, 99, 7, 0, 4},
+        Context{backend(), Mode::training, 100, 7, 0, 3}})
     EXPECT_NE(run(dropout, x, batch, other), y);
 }
 

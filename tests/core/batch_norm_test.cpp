@@ -102,10 +102,11 @@ TEST_P(BatchNormLayerTest, InferenceUsesRunningStatistics) {
     Tensor xt = make_tensor(backend(), c.sample.with_batch(c.batch), x), y(backend(), xt.shape());
     Context ctx{backend(), Mode::inference};
     bn.forward(ctx, xt, y);
-    EXPECT_TRUE(all_close(read(backend(), y),
-                          naive::batchnorm_inference(1e-3f, channels, x, read(backend(), parameter_named(bn, "gamma").value),
-                                                     read(backend(), parameter_named(bn, "beta").value), mean, var),
-                          1e-5, 1e-6));
+    EXPECT_TRUE(
+        all_close(read(backend(), y),
+                  naive::batchnorm_inference(1e-3f, channels, x, read(backend(), parameter_named(bn, "gamma").value),
+                                             read(backend(), parameter_named(bn, "beta").value), mean, var),
+                  1e-5, 1e-6));
     // Inference leaves the running statistics alone.
     EXPECT_EQ(read(backend(), buffer_named(bn, "moving_mean").value), mean);
     EXPECT_EQ(read(backend(), buffer_named(bn, "moving_variance").value), var);
@@ -128,10 +129,11 @@ TEST_P(BatchNormLayerTest, FrozenLayerBehavesAsInferenceEvenInTraining) {
     Tensor xt = make_tensor(backend(), c.sample.with_batch(c.batch), x), y(backend(), xt.shape());
     Context ctx{backend(), Mode::training};
     bn.forward(ctx, xt, y);
-    EXPECT_TRUE(all_close(read(backend(), y),
-                          naive::batchnorm_inference(1e-3f, channels, x, read(backend(), parameter_named(bn, "gamma").value),
-                                                     read(backend(), parameter_named(bn, "beta").value), mean, var),
-                          1e-5, 1e-6));
+    EXPECT_TRUE(
+        all_close(read(backend(), y),
+                  naive::batchnorm_inference(1e-3f, channels, x, read(backend(), parameter_named(bn, "gamma").value),
+                                             read(backend(), parameter_named(bn, "beta").value), mean, var),
+                  1e-5, 1e-6));
     EXPECT_EQ(read(backend(), buffer_named(bn, "moving_mean").value), mean);
     check_layer_gradients(backend(), bn, ctx, x, c.batch);
   }

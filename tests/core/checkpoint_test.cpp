@@ -141,7 +141,8 @@ TEST_P(CheckpointTest, BestWeightsAndPartialLoads) {
   partial.init(backend(), 6);
   const Values dense_before = read(backend(), partial.layer_parameters(5)[0]->value);
   load_model_state(path, partial, 1);
-  EXPECT_EQ(read(backend(), partial.layer_parameters(0)[0]->value), read(backend(), model.layer_parameters(0)[0]->value));
+  EXPECT_EQ(read(backend(), partial.layer_parameters(0)[0]->value),
+            read(backend(), model.layer_parameters(0)[0]->value));
   EXPECT_EQ(read(backend(), partial.layer_parameters(5)[0]->value), dense_before);
 
   Optimizer optimizer(OptimizerConfig{}, partial);

@@ -145,9 +145,12 @@ TEST_P(DenseLayerTest, ForwardAndBackwardMatchNaiveLoops) {
       const Values b = bias ? read(backend(), parameter_named(dense, "bias").value) : Values();
       Tensor xt = make_tensor(backend(), Shape{batch, in}, x);
       Tensor y(backend(), Shape{batch, out});
+      for (Mode mode : {Mode::inference, Mode::training}) {
+        Context forward_ctx{backend(), mode};
+        dense.forward(forward_ctx, xt, y);
+        EXPECT_TRUE(all_close(read(backend(), y), naive::dense_forward(batch, in, out, x, w, b), 1e-5, 1e-6));
+      }
       Context ctx{backend(), Mode::training};
-      dense.forward(ctx, xt, y);
-      EXPECT_TRUE(all_close(read(backend(), y), naive::dense_forward(batch, in, out, x, w, b), 1e-5, 1e-6));
 
       const Values dy = random_values(batch * out, 23);
       Tensor dyt = make_tensor(backend(), y.shape(), dy), dx(backend(), xt.shape());

@@ -32,8 +32,10 @@ TEST_P(SoftmaxCrossEntropyTest, MatchesTheFormulaWithAndWithoutSmoothing) {
     std::vector<double> dlogits(static_cast<size_t>(n * k));
     for (int64_t r = 0; r < n; ++r)
       for (int64_t j = 0; j < k; ++j) {
-        const double target = (j == labels[static_cast<size_t>(r)] ? 1.0 - smoothing : 0.0) + smoothing / static_cast<double>(k);
-        dlogits[static_cast<size_t>(r * k + j)] = (expected.probabilities[static_cast<size_t>(r * k + j)] - target) * grad_scale;
+        const double target =
+            (j == labels[static_cast<size_t>(r)] ? 1.0 - smoothing : 0.0) + smoothing / static_cast<double>(k);
+        dlogits[static_cast<size_t>(r * k + j)] =
+            (expected.probabilities[static_cast<size_t>(r * k + j)] - target) * grad_scale;
       }
     const Values analytic = read(backend(), loss.dlogits());
     EXPECT_TRUE(all_close(analytic, dlogits, 1e-5, 1e-7));

@@ -104,8 +104,8 @@ TEST(ConfusionMatrixTest, RejectsOutOfRangeAndMismatchedInput) {
 
 TEST(FormatReport, ListsClassesAveragesAndMatrix) {
   const std::string text = format_report(hand_case().report({"cat", "dog", "eel"}, 0.25));
-  for (const char* needle : {"accuracy 0.7000 on 10 images", "loss 0.2500", "cat", "eel", "macro avg",
-                             "weighted avg", "0.7500", "confusion matrix"})
+  for (const char* needle : {"accuracy 0.7000 on 10 images", "loss 0.2500", "cat", "eel", "macro avg", "weighted avg",
+                             "0.7500", "confusion matrix"})
     EXPECT_NE(text.find(needle), std::string::npos) << needle << " missing from\n" << text;
 }
 

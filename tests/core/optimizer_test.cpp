@@ -131,8 +131,8 @@ TEST_P(OptimizerTest, SgdPlainMomentumAndNesterov) {
     bool nesterov;
     float weight_decay;
   };
-  for (const Case& k : {Case{0.0f, false, 0.0f}, Case{0.0f, false, 0.05f}, Case{0.9f, false, 0.0f},
-                        Case{0.9f, true, 0.01f}}) {
+  for (const Case& k :
+       {Case{0.0f, false, 0.0f}, Case{0.0f, false, 0.05f}, Case{0.9f, false, 0.0f}, Case{0.9f, true, 0.01f}}) {
     SCOPED_TRACE(::testing::Message() << "momentum " << k.momentum << " nesterov " << k.nesterov << " wd "
                                       << k.weight_decay);
     SetUp();  // fresh weights and naive state

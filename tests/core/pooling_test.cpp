@@ -54,7 +54,8 @@ TEST_P(PoolLayerTest, ForwardAndBackwardMatchNaiveLoops) {
     for (Mode mode : {Mode::inference, Mode::training}) {
       Context ctx{backend(), mode};
       pool.forward(ctx, xt, y);
-      EXPECT_TRUE(all_close(read(backend(), y), expected, 1e-6, 1e-6)) << (mode == Mode::training ? "training" : "inference");
+      EXPECT_TRUE(all_close(read(backend(), y), expected, 1e-6, 1e-6))
+          << (mode == Mode::training ? "training" : "inference");
     }
     const Values dy = random_values(y.elements(), 32);
     Tensor dyt = make_tensor(backend(), y.shape(), dy), dx(backend(), xs);
@@ -97,7 +98,8 @@ TEST_P(GlobalAvgPoolTest, AveragesEveryPixelPerChannel) {
   std::vector<double> expected(12, 0.0);
   for (int64_t n = 0; n < 2; ++n)
     for (int64_t i = 0; i < 15; ++i)
-      for (int64_t c = 0; c < 6; ++c) expected[static_cast<size_t>(n * 6 + c)] += x[static_cast<size_t>((n * 15 + i) * 6 + c)] / 15.0;
+      for (int64_t c = 0; c < 6; ++c)
+        expected[static_cast<size_t>(n * 6 + c)] += x[static_cast<size_t>((n * 15 + i) * 6 + c)] / 15.0;
   EXPECT_TRUE(all_close(read(backend(), y), expected, 1e-5, 1e-6));
 
   Context training{backend(), Mode::training};

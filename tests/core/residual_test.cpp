@@ -32,7 +32,8 @@ Values naive_residual(Backend& backend, Residual& block, const Shape& xs, const 
   auto value = [&](const std::string& name) { return read(backend, parameter_named(block, name).value); };
   auto buffer = [&](const std::string& name) { return read(backend, buffer_named(block, name).value); };
   auto bn = [&](const std::string& prefix, const Values& in) {
-    if (training) return naive::batchnorm_training(1e-3f, filters, in, value(prefix + "/gamma"), value(prefix + "/beta")).y;
+    if (training)
+      return naive::batchnorm_training(1e-3f, filters, in, value(prefix + "/gamma"), value(prefix + "/beta")).y;
     return naive::batchnorm_inference(1e-3f, filters, in, value(prefix + "/gamma"), value(prefix + "/beta"),
                                       buffer(prefix + "/moving_mean"), buffer(prefix + "/moving_variance"));
   };
@@ -42,11 +43,13 @@ Values naive_residual(Backend& backend, Residual& block, const Shape& xs, const 
   const Values h1 = naive::activation_forward(
       relu, bn("bn1", naive::conv_forward(c1, xs, x, Shape{3, 3, xs[3], filters}, value("conv1/kernel"), {})));
   const ConvParams c2 = same_conv(hs, 3, 1);
-  const Values h2 = bn("bn2", naive::conv_forward(c2, hs, h1, Shape{3, 3, filters, filters}, value("conv2/kernel"), {}));
+  const Values h2 =
+      bn("bn2", naive::conv_forward(c2, hs, h1, Shape{3, 3, filters, filters}, value("conv2/kernel"), {}));
   Values shortcut = x;
   if (block.has_projection()) {
     const ConvParams cp = same_conv(xs, 1, stride);
-    shortcut = bn("proj_bn", naive::conv_forward(cp, xs, x, Shape{1, 1, xs[3], filters}, value("proj_conv/kernel"), {}));
+    shortcut =
+        bn("proj_bn", naive::conv_forward(cp, xs, x, Shape{1, 1, xs[3], filters}, value("proj_conv/kernel"), {}));
   }
   return naive::activation_forward(relu, naive::add(h2, shortcut));
 }
@@ -69,7 +72,8 @@ class ResidualLayerTest : public BackendTest {
   void set_running_stats(Residual& block, uint64_t seed) {
     for (Buffer* b : block.buffers()) {
       const bool variance = b->name.ends_with("moving_variance");
-      write(backend(), b->value, random_values(b->value.elements(), seed++, variance ? 0.5f : -0.3f, variance ? 1.5f : 0.3f));
+      write(backend(), b->value,
+            random_values(b->value.elements(), seed++, variance ? 0.5f : -0.3f, variance ? 1.5f : 0.3f));
     }
   }
 };

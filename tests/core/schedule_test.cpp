@@ -88,8 +88,8 @@ TEST(LrScheduleTest, OneCycleMatchesPyTorch) {
   c.warmup_epochs = 3;  // ignored: one-cycle has its own ramp
   LrSchedule s(c);
   // torch.optim.lr_scheduler.OneCycleLR(max_lr=0.01, total_steps=100, pct_start=0.3)
-  const std::pair<int64_t, double> torch[] = {{0, 0.0004},     {10, 0.002951639484641007}, {28, 0.009971862194340927},
-                                              {29, 0.01},      {30, 0.009994965352845242}, {50, 0.00793893450575732},
+  const std::pair<int64_t, double> torch[] = {{0, 0.0004}, {10, 0.002951639484641007}, {28, 0.009971862194340927},
+                                              {29, 0.01},  {30, 0.009994965352845242}, {50, 0.00793893450575732},
                                               {99, 4e-08}};
   for (const auto& [step, lr] : torch) EXPECT_NEAR(s.at(step), lr, 1e-6 * lr + 1e-12) << "step " << step;
 }

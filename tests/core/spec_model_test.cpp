@@ -33,15 +33,15 @@ TEST(SpecParser, EveryLayerKindWithArguments) {
       "dropout(0.25) residual(64) residual(128,stride=2) gap global_avg_pool flatten dense(10) dense(5,bias=false)");
   std::vector<std::string> kinds, specs;
   for (const auto& l : layers) kinds.push_back(l->kind()), specs.push_back(l->spec());
-  EXPECT_EQ(kinds, (std::vector<std::string>{"conv2d", "conv2d", "relu", "leaky_relu", "elu", "max_pool2d",
-                                             "avg_pool2d", "max_pool2d", "batch_norm", "batch_norm", "dropout",
-                                             "residual", "residual", "global_avg_pool", "global_avg_pool", "flatten",
-                                             "dense", "dense"}));
-  EXPECT_EQ(specs, (std::vector<std::string>{"conv(32,3)", "conv(8,3x5,stride=2,padding=same,bias=false)", "relu",
-                                             "leaky_relu(0.1)", "elu(1)", "maxpool(2)", "avgpool(3,stride=1,padding=same)",
-                                             "maxpool(2x3)", "bn", "bn(momentum=0.9,epsilon=1e-05)", "dropout(0.25)",
-                                             "residual(64)", "residual(128,stride=2)", "gap", "gap", "flatten",
-                                             "dense(10)", "dense(5,bias=false)"}));
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"conv2d", "conv2d", "relu", "leaky_relu", "elu", "max_pool2d", "avg_pool2d",
+                                      "max_pool2d", "batch_norm", "batch_norm", "dropout", "residual", "residual",
+                                      "global_avg_pool", "global_avg_pool", "flatten", "dense", "dense"}));
+  EXPECT_EQ(specs, (std::vector<std::string>{
+                       "conv(32,3)", "conv(8,3x5,stride=2,padding=same,bias=false)", "relu", "leaky_relu(0.1)",
+                       "elu(1)", "maxpool(2)", "avgpool(3,stride=1,padding=same)", "maxpool(2x3)", "bn",
+                       "bn(momentum=0.9,epsilon=1e-05)", "dropout(0.25)", "residual(64)", "residual(128,stride=2)",
+                       "gap", "gap", "flatten", "dense(10)", "dense(5,bias=false)"}));
 }
 
 TEST(SpecParser, CanonicalSpecRoundTrips) {
@@ -65,24 +65,17 @@ TEST(SpecParser, BadArgumentsNameTheToken) {
     const char* spec;
     const char* expected;
   };
-  for (const Case& c : {Case{"conv(32)", "missing argument 'kernel'"},
-                        Case{"conv(kernel=3)", "missing argument 'filters'"},
-                        Case{"conv(32,3,strid=2)", "did you mean 'stride'"},
-                        Case{"conv(32,3,padding=full)", "padding must be valid or same"},
-                        Case{"conv(32,0)", "'kernel'"},
-                        Case{"conv(32,3x3x3)", "'kernel' must be N or HxW"},
-                        Case{"dense(ten)", "'units' must be an integer"},
-                        Case{"dense(-4)", "'units' must be positive"},
-                        Case{"dense(10,bias=maybe)", "'bias' must be true or false"},
-                        Case{"dense(units=10,5)", "positional argument '5' after a keyword"},
-                        Case{"dense(10,units=10)", "given twice"},
-                        Case{"dense(10,)", "empty argument"},
-                        Case{"relu(2)", "at most 0 positional"},
-                        Case{"dropout(1.5)", "rate must be in [0, 1)"},
-                        Case{"dropout", "rate must be in [0, 1)"},
-                        Case{"bn(momentum=1)", "momentum must be in [0, 1)"},
-                        Case{"dense(10", "missing ')'"},
-                        Case{"conv(32,3) ) relu", "expected a layer name"}}) {
+  for (const Case& c :
+       {Case{"conv(32)", "missing argument 'kernel'"}, Case{"conv(kernel=3)", "missing argument 'filters'"},
+        Case{"conv(32,3,strid=2)", "did you mean 'stride'"},
+        Case{"conv(32,3,padding=full)", "padding must be valid or same"}, Case{"conv(32,0)", "'kernel'"},
+        Case{"conv(32,3x3x3)", "'kernel' must be N or HxW"}, Case{"dense(ten)", "'units' must be an integer"},
+        Case{"dense(-4)", "'units' must be positive"}, Case{"dense(10,bias=maybe)", "'bias' must be true or false"},
+        Case{"dense(units=10,5)", "positional argument '5' after a keyword"}, Case{"dense(10,units=10)", "given twice"},
+        Case{"dense(10,)", "empty argument"}, Case{"relu(2)", "at most 0 positional"},
+        Case{"dropout(1.5)", "rate must be in [0, 1)"}, Case{"dropout", "rate must be in [0, 1)"},
+        Case{"bn(momentum=1)", "momentum must be in [0, 1)"}, Case{"dense(10", "missing ')'"},
+        Case{"conv(32,3) ) relu", "expected a layer name"}}) {
     const std::string message = spec_error(c.spec);
     EXPECT_NE(message.find(c.expected), std::string::npos) << c.spec << " -> " << message;
     EXPECT_NE(message.find("column "), std::string::npos) << c.spec << " -> " << message;
@@ -159,8 +152,9 @@ TEST_P(ModelTest, SameSeedSameWeights) {
   c.init(backend(), 43);
   for (size_t i = 0; i < a.parameters().size(); ++i) {
     EXPECT_EQ(read(backend(), a.parameters()[i]->value), read(backend(), b.parameters()[i]->value));
-    if (a.parameters()[i]->name == "kernel")
+    if (a.parameters()[i]->name == "kernel") {
       EXPECT_NE(read(backend(), a.parameters()[i]->value), read(backend(), c.parameters()[i]->value));
+    }
   }
 }
 
@@ -172,7 +166,7 @@ TEST(ModelBuild, ShapeErrorsNameTheLayer) {
     const std::string message = e.what();
     EXPECT_NE(message.find("layer 2 'conv(8,7)'"), std::string::npos) << message;
   }
-  EXPECT_THROW(Model::from_spec("conv(8,3)", Shape{10, 10, 1}), ConfigError);    // not flat at the end
+  EXPECT_THROW(Model::from_spec("conv(8,3)", Shape{10, 10, 1}), ConfigError);           // not flat at the end
   EXPECT_THROW(Model::from_spec("conv(8,3) dense(2)", Shape{10, 10, 1}), ConfigError);  // dense on an image
 }
 

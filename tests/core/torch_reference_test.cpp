@@ -63,8 +63,7 @@ TEST_P(TorchReferenceTest, SeedCnnFollowsPyTorchForFiveAdamSteps) {
                                {"steps", steps},   {"lr", lr},       {"epsilon", epsilon}};
   std::ofstream(dir / "meta.json") << meta.dump();
 
-  const std::string command =
-      fmt::format("{} {} {} 2>&1", kPython, STRIDE_TORCH_REFERENCE, (dir.path()).string());
+  const std::string command = fmt::format("{} {} {} 2>&1", kPython, STRIDE_TORCH_REFERENCE, (dir.path()).string());
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
 
   OptimizerConfig config;
@@ -95,12 +94,14 @@ TEST_P(TorchReferenceTest, SeedCnnFollowsPyTorchForFiveAdamSteps) {
   std::ifstream final_file(dir / "final_weights.bin", std::ios::binary);
   for (Parameter* p : model.parameters()) {
     Values expected(static_cast<size_t>(p->value.elements()));
-    final_file.read(reinterpret_cast<char*>(expected.data()), static_cast<std::streamsize>(expected.size() * sizeof(float)));
+    final_file.read(reinterpret_cast<char*>(expected.data()),
+                    static_cast<std::streamsize>(expected.size() * sizeof(float)));
     ASSERT_TRUE(final_file) << "final_weights.bin is short at " << p->name;
     // Five steps of at most lr each: agree to a small fraction of one step.
     const Values got = read(backend(), p->value);
     double worst = 0;
-    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(static_cast<double>(got[i]) - expected[i]));
+    for (size_t i = 0; i < got.size(); ++i)
+      worst = std::max(worst, std::abs(static_cast<double>(got[i]) - expected[i]));
     EXPECT_LT(worst, 0.05 * lr) << p->name;
   }
 }

@@ -39,7 +39,8 @@ TEST_P(TrainingTest, ModelGradientsMatchFiniteDifferencesOfTheLoss) {
   size_t i = 0;
   for (Parameter* p : model.parameters()) {
     SCOPED_TRACE(p->name);
-    EXPECT_TRUE(matches_finite_differences(analytic[i++], numeric_gradient(backend(), p->value, objective, 1e-2), 1e-2));
+    EXPECT_TRUE(
+        matches_finite_differences(analytic[i++], numeric_gradient(backend(), p->value, objective, 1e-2), 1e-2));
   }
 }
 

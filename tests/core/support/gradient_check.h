@@ -67,8 +67,8 @@ inline std::vector<double> numeric_gradient(Backend& backend, Tensor& t, const s
 
 // Analytic gradients against finite differences: tolerance scales with the
 // largest gradient, since the difference quotient's error is absolute.
-inline ::testing::AssertionResult matches_finite_differences(const Values& analytic,
-                                                             const std::vector<double>& numeric, double rtol) {
+inline ::testing::AssertionResult matches_finite_differences(const Values& analytic, const std::vector<double>& numeric,
+                                                             double rtol) {
   double scale = 0;
   for (double v : numeric) scale = std::max(scale, std::abs(v));
   return all_close(analytic, numeric, rtol, rtol * std::max(scale, 1e-2) * 0.1 + 1e-5);
@@ -111,8 +111,8 @@ struct GradientCheck {
 };
 
 // Checks a built, initialised and reserved layer at input x ([batch, sample...]).
-inline void check_layer_gradients(Backend& backend, Layer& layer, Context& ctx, const Values& x_values,
-                                  int64_t batch, const GradientCheck& options = {}) {
+inline void check_layer_gradients(Backend& backend, Layer& layer, Context& ctx, const Values& x_values, int64_t batch,
+                                  const GradientCheck& options = {}) {
   Tensor x = make_tensor(backend, layer.input_shape().with_batch(batch), x_values);
   Tensor y(backend, layer.output_shape().with_batch(batch));
   Tensor dx(backend, x.shape());
@@ -133,8 +133,8 @@ inline void check_layer_gradients(Backend& backend, Layer& layer, Context& ctx, 
   for (Parameter* p : layer.parameters()) analytic.push_back(p->trainable ? read(backend, p->grad) : Values());
 
   if (options.check_input) {
-    EXPECT_TRUE(matches_finite_differences(analytic_input, numeric_gradient(backend, x, objective, options.step),
-                                           options.rtol))
+    EXPECT_TRUE(
+        matches_finite_differences(analytic_input, numeric_gradient(backend, x, objective, options.step), options.rtol))
         << layer.spec() << ": input gradient";
   }
   if (!options.check_parameters) return;
@@ -142,8 +142,8 @@ inline void check_layer_gradients(Backend& backend, Layer& layer, Context& ctx, 
   for (Parameter* p : layer.parameters()) {
     const Values& a = analytic[i++];
     if (!p->trainable) continue;
-    EXPECT_TRUE(matches_finite_differences(a, numeric_gradient(backend, p->value, objective, options.step),
-                                           options.rtol))
+    EXPECT_TRUE(
+        matches_finite_differences(a, numeric_gradient(backend, p->value, objective, options.step), options.rtol))
         << layer.spec() << ": gradient of " << p->name;
   }
 }

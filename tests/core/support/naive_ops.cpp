@@ -157,9 +157,15 @@ Values activation_forward(const ActivationParams& p, const Values& x) {
   for (size_t i = 0; i < x.size(); ++i) {
     const double v = x[i];
     switch (p.kind) {
-      case ActivationKind::relu: y[i] = static_cast<float>(v > 0 ? v : 0.0); break;
-      case ActivationKind::leaky_relu: y[i] = static_cast<float>(v > 0 ? v : p.alpha * v); break;
-      case ActivationKind::elu: y[i] = static_cast<float>(v > 0 ? v : p.alpha * (std::exp(v) - 1)); break;
+      case ActivationKind::relu:
+        y[i] = static_cast<float>(v > 0 ? v : 0.0);
+        break;
+      case ActivationKind::leaky_relu:
+        y[i] = static_cast<float>(v > 0 ? v : p.alpha * v);
+        break;
+      case ActivationKind::elu:
+        y[i] = static_cast<float>(v > 0 ? v : p.alpha * (std::exp(v) - 1));
+        break;
     }
   }
   return y;
@@ -172,9 +178,15 @@ Values activation_backward(const ActivationParams& p, const Values& x, const Val
     double slope = 1;
     if (v <= 0) {
       switch (p.kind) {
-        case ActivationKind::relu: slope = 0; break;
-        case ActivationKind::leaky_relu: slope = p.alpha; break;
-        case ActivationKind::elu: slope = p.alpha * std::exp(v); break;
+        case ActivationKind::relu:
+          slope = 0;
+          break;
+        case ActivationKind::leaky_relu:
+          slope = p.alpha;
+          break;
+        case ActivationKind::elu:
+          slope = p.alpha * std::exp(v);
+          break;
       }
     }
     dx[i] = static_cast<float>(slope * dy[i]);
@@ -221,8 +233,8 @@ Values batchnorm_inference(float epsilon, int64_t channels, const Values& x, con
   Values y(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const size_t j = i % c;
-    y[i] = static_cast<float>((static_cast<double>(x[i]) - mean[j]) / std::sqrt(static_cast<double>(variance[j]) + epsilon) *
-                                  gamma[j] +
+    y[i] = static_cast<float>((static_cast<double>(x[i]) - mean[j]) /
+                                  std::sqrt(static_cast<double>(variance[j]) + epsilon) * gamma[j] +
                               beta[j]);
   }
   return y;
@@ -256,7 +268,8 @@ Values dense_forward(int64_t n, int64_t in, int64_t out, const Values& x, const 
   for (int64_t r = 0; r < n; ++r)
     for (int64_t o = 0; o < out; ++o) {
       double sum = bias.empty() ? 0.0 : bias[static_cast<size_t>(o)];
-      for (int64_t i = 0; i < in; ++i) sum += static_cast<double>(x[static_cast<size_t>(r * in + i)]) * w[static_cast<size_t>(i * out + o)];
+      for (int64_t i = 0; i < in; ++i)
+        sum += static_cast<double>(x[static_cast<size_t>(r * in + i)]) * w[static_cast<size_t>(i * out + o)];
       y[static_cast<size_t>(r * out + o)] = static_cast<float>(sum);
     }
   return y;
@@ -267,7 +280,8 @@ Values dense_backward_data(int64_t n, int64_t in, int64_t out, const Values& dy,
   for (int64_t r = 0; r < n; ++r)
     for (int64_t i = 0; i < in; ++i) {
       double sum = 0;
-      for (int64_t o = 0; o < out; ++o) sum += static_cast<double>(dy[static_cast<size_t>(r * out + o)]) * w[static_cast<size_t>(i * out + o)];
+      for (int64_t o = 0; o < out; ++o)
+        sum += static_cast<double>(dy[static_cast<size_t>(r * out + o)]) * w[static_cast<size_t>(i * out + o)];
       dx[static_cast<size_t>(r * in + i)] = static_cast<float>(sum);
     }
   return dx;
@@ -279,7 +293,8 @@ void dense_backward_weights(int64_t n, int64_t in, int64_t out, const Values& x,
   for (int64_t i = 0; i < in; ++i)
     for (int64_t o = 0; o < out; ++o) {
       double sum = 0;
-      for (int64_t r = 0; r < n; ++r) sum += static_cast<double>(x[static_cast<size_t>(r * in + i)]) * dy[static_cast<size_t>(r * out + o)];
+      for (int64_t r = 0; r < n; ++r)
+        sum += static_cast<double>(x[static_cast<size_t>(r * in + i)]) * dy[static_cast<size_t>(r * out + o)];
       dw[static_cast<size_t>(i * out + o)] = static_cast<float>(sum);
     }
   dbias.clear();
@@ -305,7 +320,8 @@ SoftmaxResult softmax_cross_entropy(int64_t n, int64_t k, const Values& logits, 
     for (int64_t j = 0; j < k; ++j) {
       const double p = std::exp(static_cast<double>(z[j])) / denominator;
       out.probabilities[static_cast<size_t>(r * k + j)] = p;
-      const double target = (j == labels[static_cast<size_t>(r)] ? 1.0 - smoothing : 0.0) + smoothing / static_cast<double>(k);
+      const double target =
+          (j == labels[static_cast<size_t>(r)] ? 1.0 - smoothing : 0.0) + smoothing / static_cast<double>(k);
       loss -= target * std::log(p);
     }
     out.losses[static_cast<size_t>(r)] = loss;

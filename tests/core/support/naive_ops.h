@@ -15,8 +15,8 @@ namespace stride::testing::naive {
 using Values = std::vector<float>;
 
 // Convolution: x [N,H,W,C], w [KH,KW,C,K], bias [K] (empty: none), y [N,OH,OW,K].
-Values conv_forward(const ConvParams& p, const Shape& x_shape, const Values& x, const Shape& w_shape,
-                    const Values& w, const Values& bias);
+Values conv_forward(const ConvParams& p, const Shape& x_shape, const Values& x, const Shape& w_shape, const Values& w,
+                    const Values& bias);
 Values conv_backward_data(const ConvParams& p, const Shape& x_shape, const Shape& w_shape, const Values& w,
                           const Values& dy);
 // dbias is left empty when with_bias is false.
@@ -40,8 +40,8 @@ struct BatchNormResult {
 };
 BatchNormResult batchnorm_training(float epsilon, int64_t channels, const Values& x, const Values& gamma,
                                    const Values& beta);
-Values batchnorm_inference(float epsilon, int64_t channels, const Values& x, const Values& gamma,
-                           const Values& beta, const Values& mean, const Values& variance);
+Values batchnorm_inference(float epsilon, int64_t channels, const Values& x, const Values& gamma, const Values& beta,
+                           const Values& mean, const Values& variance);
 // Gradients of training-mode batch norm (batch statistics depend on x).
 void batchnorm_backward(float epsilon, int64_t channels, const Values& x, const Values& dy, const Values& gamma,
                         Values& dx, Values& dgamma, Values& dbeta);

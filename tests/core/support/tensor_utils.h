@@ -95,7 +95,7 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
 
 inline std::string backend_param_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
-#define STRIDE_INSTANTIATE_BACKENDS(Suite)                                                         \
+#define STRIDE_INSTANTIATE_BACKENDS(Suite)                                                           \
   INSTANTIATE_TEST_SUITE_P(Backends, Suite, ::testing::ValuesIn(::stride::testing::test_backends()), \
                            ::stride::testing::backend_param_name)
 

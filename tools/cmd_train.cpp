@@ -3,6 +3,8 @@
 
 #include "cli.h"
 #include "run/trainer.h"
+#include "stride/common/log.h"
+#include "stride/distributed/communicator.h"
 
 namespace stride::tools {
 
@@ -30,7 +32,20 @@ int run_train(const Args& args) {
   request.db_path = db;
   request.resume = (*vm)["resume"].as<bool>();
   request.progress_on_terminal = !(*vm)["no-progress"].as<bool>();
-  const TrainResult result = train(request);
+  CommunicatorOptions options = communicator_options_from_env();
+  options.timeout_s = request.config.real("train.collective_timeout");
+  const std::unique_ptr<Communicator> communicator = make_communicator(CommunicatorKind::automatic, options);
+  init_logging(communicator->rank());
+  request.communicator = communicator.get();
+  TrainResult result;
+  try {
+    result = train(request);
+  } catch (const std::exception& e) {
+    // One rank failing must not leave the others waiting in a collective.
+    if (communicator->size() > 1) communicator->abort(fmt::format("rank {}: {}", communicator->rank(), e.what()));
+    throw;
+  }
+  if (communicator->rank() != 0) return 0;
   if (result.trial_id != 0) {
     std::string line = fmt::format("trial {} {} after {} epochs in {:.1f}s", result.trial_id,
                                    tracker::status_name(result.status), result.epochs, result.seconds);

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <thread>
@@ -56,8 +57,24 @@ ScheduleConfig schedule_config(const Config& config, int64_t epochs, int64_t ste
   return s;
 }
 
+namespace {
+
+int local_size_from_env(int fallback) {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* value = std::getenv(name)) return std::max(1, std::atoi(value));
+  return fallback;
+}
+
+}  // namespace
+
 TrainContext::TrainContext(const TrainRequest& request) : request_(request) {
   const Config& config = request.config;
+  if (request.communicator == nullptr) own_communicator_ = make_local_communicator();
+  comm_ = request.communicator ? request.communicator : own_communicator_.get();
+  replica_.rank = comm_->rank();
+  replica_.world = comm_->size();
+  replica_.local_rank = comm_->local_rank();
+  replica_.local_size = local_size_from_env(replica_.world);
   int threads = static_cast<int>(config.integer("train.threads"));
   if (threads <= 0)
     threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, replica_.local_size));
@@ -173,9 +190,30 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   return state;
 }
 
-void TrainContext::synchronise_start(Model& model, Optimizer& optimizer) {
-  (void)model;
-  (void)optimizer;
+void TrainContext::synchronise_start(Model& model, Optimizer& optimizer, TrainingState& state,
+                                     Callbacks& callbacks) {
+  if (replica_.world > 1) {
+    broadcast_parameters(*comm_, model);
+    for (const SlotEntry& slot : optimizer.slots())
+      comm_->broadcast(slot.tensor->f32(), static_cast<size_t>(slot.tensor->elements()), 0);
+    int64_t place[3] = {state.epoch, state.global_step, optimizer.steps()};
+    double lr_factor = callbacks.lr_factor();
+    comm_->broadcast_bytes(place, sizeof(place), 0);
+    comm_->broadcast_bytes(&lr_factor, sizeof(lr_factor), 0);
+    state.epoch = place[0];
+    state.global_step = place[1];
+    optimizer.set_steps(place[2]);
+    callbacks.set_lr_factor(lr_factor);
+  }
+  trainable_set_changed(model);
+}
+
+void TrainContext::trainable_set_changed(Model& model) {
+  if (replica_.world == 1) return;
+  sync_.reset();
+  GradSyncOptions options;
+  options.bucket_bytes = static_cast<size_t>(request_.config.real("train.bucket_mb") * (1 << 20));
+  sync_.emplace(*comm_, model, options);
 }
 
 int64_t TrainContext::sample_offset(const data::Batch& batch) const {
@@ -183,11 +221,42 @@ int64_t TrainContext::sample_offset(const data::Batch& batch) const {
   return replica_.rank * each + std::min<int64_t>(replica_.rank, extra);
 }
 
-void TrainContext::backward(Model& model, Context& ctx, const Tensor& dlogits) { model.backward(ctx, dlogits); }
+void TrainContext::backward(Model& model, Context& ctx, const Tensor& dlogits) {
+  if (!sync_) {
+    model.backward(ctx, dlogits);
+    return;
+  }
+  model.backward(ctx, dlogits, sync_->hook());
+  sync_->finish();
+}
 
-EpochTotals TrainContext::sum_totals(const EpochTotals& local) { return local; }
+EpochTotals TrainContext::sum_totals(const EpochTotals& local) {
+  double values[3] = {local.loss_sum, static_cast<double>(local.correct), static_cast<double>(local.count)};
+  comm_->sum_across_ranks(values);
+  return {values[0], static_cast<int64_t>(values[1]), static_cast<int64_t>(values[2])};
+}
 
-void TrainContext::sum_confusion(ConfusionMatrix& confusion) { (void)confusion; }
+void TrainContext::sum_confusion(ConfusionMatrix& confusion) {
+  if (replica_.world == 1) return;
+  std::vector<int64_t>& counts = confusion.counts();
+  std::vector<double> values(counts.begin(), counts.end());
+  comm_->sum_across_ranks(values);
+  for (size_t i = 0; i < counts.size(); ++i) counts[i] = static_cast<int64_t>(values[i]);
+}
+
+double TrainContext::take_communication_wait() {
+  if (!sync_) return 0;
+  const double total = sync_->stats().total_wait_s;
+  const double epoch = total - communication_wait_mark_;
+  communication_wait_mark_ = total;
+  return epoch;
+}
+
+void TrainContext::synchronise_replicas(Model& model) {
+  if (replica_.world == 1) return;
+  average_buffers(*comm_, model);
+  check_replicas_in_sync(*comm_, model);
+}
 
 void TrainContext::save(Model& model, Optimizer& optimizer, Callbacks& callbacks, const ModelConfig& model_config,
                         const TrainingState& state) {
@@ -201,7 +270,18 @@ void TrainContext::end_epoch(const EpochMetrics& metrics, EpochDecisions& decisi
                              Model& model, Optimizer& optimizer, Callbacks& callbacks,
                              const ModelConfig& model_config) {
   last_metrics_ = metrics.values;
-  if (!store_) return;
+  if (store_) record_epoch(metrics, decisions, state, model, optimizer, callbacks, model_config);
+  // The leader's decisions hold for every rank.
+  double outcome[3] = {decisions.stop ? 1.0 : 0.0, pruned_ ? 1.0 : 0.0, callbacks.lr_factor()};
+  comm_->broadcast_bytes(outcome, sizeof(outcome), 0);
+  decisions.stop = outcome[0] != 0;
+  pruned_ = outcome[1] != 0;
+  callbacks.set_lr_factor(outcome[2]);
+}
+
+void TrainContext::record_epoch(const EpochMetrics& metrics, EpochDecisions& decisions, const TrainingState& state,
+                                Model& model, Optimizer& optimizer, Callbacks& callbacks,
+                                const ModelConfig& model_config) {
   if (request_.prune) {
     const auto it = metrics.values.find(request_.prune_metric);
     if (it != metrics.values.end()) {

@@ -18,6 +18,8 @@
 #include "stride/core/schedule.h"
 #include "stride/data/augment.h"
 #include "stride/data/loader.h"
+#include "stride/distributed/communicator.h"
+#include "stride/distributed/grad_sync.h"
 #include "stride/tracker/store.h"
 #include "trainer.h"
 
@@ -50,14 +52,21 @@ class TrainContext {
   void initialise_weights(Model& model, const ModelConfig& model_config);
   // Starts (or, resuming, reopens) the trial and loads the checkpoint's state.
   TrainingState open_trial(Model& model, Optimizer& optimizer, Callbacks& callbacks);
-  // Every rank starts from rank 0's parameters, buffers and optimizer state.
-  void synchronise_start(Model& model, Optimizer& optimizer);
+  // Every rank starts from rank 0's parameters, buffers, optimizer state and
+  // place in training; gradient buckets are built for the trainable set.
+  void synchronise_start(Model& model, Optimizer& optimizer, TrainingState& state, Callbacks& callbacks);
+  // After freezing or unfreezing: the gradient buckets follow the trainable set.
+  void trainable_set_changed(Model& model);
 
   int64_t sample_offset(const data::Batch& batch) const;
   // Backward with gradients averaged across ranks.
   void backward(Model& model, Context& ctx, const Tensor& dlogits);
   EpochTotals sum_totals(const EpochTotals& local);
   void sum_confusion(ConfusionMatrix& confusion);
+  // Seconds the steps of this epoch waited for gradient all-reduce after backward; resets.
+  double take_communication_wait();
+  // End of an epoch's training: BN statistics averaged, replicas checked identical.
+  void synchronise_replicas(Model& model);
 
   // Leader: logs metrics and decisions, asks the pruner, saves the checkpoint.
   // Then every rank learns the outcome (stop / prune / lr factor).
@@ -71,12 +80,18 @@ class TrainContext {
 
  private:
   std::string checkpoint_path() const;
+  void record_epoch(const EpochMetrics& metrics, EpochDecisions& decisions, const TrainingState& state, Model& model,
+                    Optimizer& optimizer, Callbacks& callbacks, const ModelConfig& model_config);
   void save(Model& model, Optimizer& optimizer, Callbacks& callbacks, const ModelConfig& model_config,
             const TrainingState& state);
 
   const TrainRequest& request_;
+  std::unique_ptr<Communicator> own_communicator_;  // Local, when the request brings none
+  Communicator* comm_ = nullptr;
   Replica replica_;
   std::unique_ptr<Backend> backend_;
+  std::optional<GradientSync> sync_;  // after backend_: its buckets are the backend's memory
+  double communication_wait_mark_ = 0;
   std::optional<tracker::Store> store_;
   int64_t experiment_id_ = 0;
   int64_t trial_id_ = 0;

@@ -95,7 +95,7 @@ TrainResult train(const TrainRequest& request) {
 
   // Where a resumed run picks up; a fresh one starts at epoch 0.
   TrainingState state = run.open_trial(model, optimizer, callbacks);
-  run.synchronise_start(model, optimizer);
+  run.synchronise_start(model, optimizer, state, callbacks);
 
   Progress progress(leader, request.progress_on_terminal && is_terminal(stderr));
   TrainResult result;
@@ -104,10 +104,16 @@ TrainResult train(const TrainRequest& request) {
   Context ctx{backend};
   ctx.seed = seed;
   const int64_t unfreeze_epoch = config.integer("model.unfreeze_epoch");
+  bool unfrozen = false;
 
   int64_t epoch = state.epoch;
   for (; epoch < epochs; ++epoch) {
-    if (unfreeze_epoch >= 0 && epoch >= unfreeze_epoch) model.freeze_first(0);
+    if (!unfrozen && unfreeze_epoch >= 0 && epoch >= unfreeze_epoch) {
+      unfrozen = true;
+      model.freeze_first(0);
+      run.trainable_set_changed(model);
+      if (leader) spdlog::info("epoch {}: every layer trains from now on", epoch + 1);
+    }
     const auto epoch_start = Clock::now();
     progress.start(fmt::format("epoch {}/{}", epoch + 1, epochs), steps_per_epoch);
     train_loader.start_epoch(epoch);
@@ -133,6 +139,8 @@ TrainResult train(const TrainRequest& request) {
                       static_cast<double>(seen * replica.world) / seconds_since(epoch_start));
     }
     const double train_seconds = seconds_since(epoch_start);
+    const double communication_wait = run.take_communication_wait();
+    run.synchronise_replicas(model);
     const EpochTotals train_totals = run.sum_totals({loss_sum, correct, seen});
 
     EpochMetrics metrics;
@@ -142,6 +150,7 @@ TrainResult train(const TrainRequest& request) {
     metrics.values["lr"] = lr;
     metrics.values["images_per_s"] = static_cast<double>(train_totals.count) / train_seconds;
     metrics.values["data_wait_fraction"] = train_loader.wait_seconds() / train_seconds;
+    if (replica.world > 1) metrics.values["comm_wait_fraction"] = communication_wait / train_seconds;
     if (val_loader) {
       confusion.reset();
       const EpochTotals val = run.sum_totals(evaluate(model, loss, slots, *val_loader, confusion));

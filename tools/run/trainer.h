@@ -14,7 +14,7 @@
 #include "config.h"
 #include "stride/tracker/records.h"
 
-namespace stride::distributed {
+namespace stride {
 class Communicator;
 }
 
@@ -29,7 +29,7 @@ struct TrainRequest {
   std::string db_path = "runs/stride.db";
   bool resume = false;
   bool progress_on_terminal = true;
-  distributed::Communicator* communicator = nullptr;  // null: one local rank
+  Communicator* communicator = nullptr;  // null: one local rank
   std::optional<int64_t> trial_id;                    // a trial already claimed (grid)
   PruneCheck prune;                                   // grid only
   std::string prune_metric;                           // metric the pruner watches

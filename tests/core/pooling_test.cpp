@@ -70,8 +70,12 @@ TEST_P(PoolLayerTest, GradientsMatchFiniteDifferences) {
     SCOPED_TRACE(c.name);
     Pool2D pool(c.kind, c.size_h, c.size_w, c.stride_h, c.stride_w, c.padding);
     prepare_layer(backend(), pool, c.input, c.batch);
-    Context ctx{backend(), Mode::training};
-    check_layer_gradients(backend(), pool, ctx, ladder_values(c.input.elements() * c.batch, 33), c.batch);
+    for (Mode mode : {Mode::training, Mode::inference}) {
+      SCOPED_TRACE(mode == Mode::training ? "training" : "inference");
+      Context ctx{backend(), mode};
+      check_layer_gradients(backend(), pool, ctx, ladder_values(c.input.elements() * c.batch, 33 + int(mode)),
+                            c.batch);
+    }
   }
 }
 

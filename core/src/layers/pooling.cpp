@@ -51,12 +51,21 @@ void Pool2D::reserve(Backend& backend, int64_t max_batch) {
 
 void Pool2D::forward(Context& ctx, const Tensor& x, Tensor& y) {
   // Inference needs no argmax record.
-  Tensor workspace = ctx.mode == Mode::training ? workspace_ : Tensor();
+  recorded_ = ctx.mode == Mode::training;
+  Tensor workspace = recorded_ ? workspace_ : Tensor();
   ctx.backend.pool_forward(params_, x, y, workspace);
 }
 
 void Pool2D::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
-  if (dx.defined()) ctx.backend.pool_backward(params_, x, y, dy, workspace_, dx);
+  if (!dx.defined()) return;
+  if (params_.kind == PoolKind::max && !recorded_) {
+    // The last forward kept no argmax record: redo it (same output) recording one,
+    // rather than route the gradient through an older batch's maxima.
+    Tensor output = y;
+    ctx.backend.pool_forward(params_, x, output, workspace_);
+    recorded_ = true;
+  }
+  ctx.backend.pool_backward(params_, x, y, dy, workspace_, dx);
 }
 
 int64_t Pool2D::flops() const { return output_shape_.elements() * params_.kernel_h * params_.kernel_w; }

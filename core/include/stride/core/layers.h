@@ -79,7 +79,7 @@ class Pool2D final : public Layer {
  private:
   PoolParams params_;
   Padding padding_;
-  Tensor workspace_;      // max pooling's argmax record, for the largest batch
+  Tensor workspace_;       // max pooling's argmax record, for the largest batch
   bool recorded_ = false;  // the last forward wrote the record (training mode)
 };
 

@@ -16,6 +16,10 @@
 
 namespace stride {
 
+std::shared_ptr<float> Communicator::allocate(size_t count) {
+  return std::shared_ptr<float>(new float[count](), std::default_delete<float[]>());
+}
+
 namespace {
 
 class LocalCommunicator final : public Communicator {

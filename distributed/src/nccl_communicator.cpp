@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nccl.h>
 
+#include <algorithm>
 #include <exception>
 #include <vector>
 
@@ -55,6 +56,7 @@ class NcclCommunicator final : public Communicator {
   CollectiveHandle start_allreduce(float* data, size_t count, ReduceOp op) override;
   void wait(CollectiveHandle handle) override;
   void progress() override { mpi_.progress(); }
+  std::shared_ptr<float> allocate(size_t count) override;
   void sum_across_ranks(std::span<double> values) override { mpi_.sum_across_ranks(values); }
   std::vector<int64_t> all_gather(int64_t value) override { return mpi_.all_gather(value); }
   [[noreturn]] void abort(const std::string& reason) override;
@@ -187,6 +189,14 @@ void NcclCommunicator::wait(CollectiveHandle handle) {
       !slots_[static_cast<size_t>(handle.slot)].busy)
     fail<NcclError>("wait on a collective handle that is not in flight");
   finish(slots_[static_cast<size_t>(handle.slot)]);
+}
+
+std::shared_ptr<float> NcclCommunicator::allocate(size_t count) {
+  void* memory = nullptr;
+  STRIDE_CUDA_CHECK(cudaMalloc(&memory, std::max<size_t>(count, 1) * sizeof(float)));
+  std::shared_ptr<float> buffer(static_cast<float*>(memory), [](float* p) { cudaFree(p); });
+  STRIDE_CUDA_CHECK(cudaMemset(memory, 0, count * sizeof(float)));
+  return buffer;
 }
 
 void NcclCommunicator::broadcast(float* data, size_t count, int root) {

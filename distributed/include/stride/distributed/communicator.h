@@ -100,6 +100,9 @@ class Communicator {
   // overlap with compute.
   virtual void progress() = 0;
 
+  // count floats (zeroed) on device(), for benchmarks and staging buffers.
+  virtual std::shared_ptr<float> allocate(size_t count);
+
   // Sums a few host doubles across ranks in place (loss, correct, count).
   virtual void sum_across_ranks(std::span<double> values) = 0;
   // Every rank's value, indexed by rank.

@@ -18,10 +18,10 @@ enum class CompareOp { equal, not_equal, less, less_equal, greater, greater_equa
 std::string_view compare_op_text(CompareOp op);  // "=", "!=", "<", "<=", ">", ">="
 
 struct Condition {
-  std::string name;   // "train.lr", "status", "val_accuracy"
+  std::string name{};  // "train.lr", "status", "val_accuracy"
   CompareOp op = CompareOp::equal;
-  std::string value;  // as written; typed when the name is resolved
-  std::string text;   // the whole condition as written, for error messages
+  std::string value{};  // as written; typed when the name is resolved
+  std::string text{};   // the whole condition as written, for error messages
 };
 
 // Parses "name op value" (op one of = == != <> < <= > >=; spaces allowed
@@ -33,16 +33,16 @@ Condition parse_condition(std::string_view text);
 const std::vector<std::string>& trial_column_names();
 
 struct TrialQuery {
-  std::optional<std::string> experiment;  // unset: every experiment
-  std::vector<int64_t> ids;               // empty: any id
-  std::vector<Condition> where;           // all must hold
-  bool with_config = false;               // also read each trial's config_text (large)
+  std::optional<std::string> experiment{};  // unset: every experiment
+  std::vector<int64_t> ids{};               // empty: any id
+  std::vector<Condition> where{};           // all must hold
+  bool with_config = false;                 // also read each trial's config_text (large)
 };
 
 struct DecisionQuery {
-  std::optional<std::string> experiment;
-  std::optional<int64_t> trial_id;
-  bool include_keep = true;               // "keep" rows are one per check and epoch: the bulk
+  std::optional<std::string> experiment{};
+  std::optional<int64_t> trial_id{};
+  bool include_keep = true;  // "keep" rows are one per check and epoch: the bulk
 };
 
 }  // namespace stride::tracker

@@ -30,49 +30,49 @@ Goal parse_goal(std::string_view name);
 // Losses, errors and times are minimised; accuracies, throughput and anything else maximised.
 Goal default_goal(std::string_view metric);
 
-double now_seconds();        // wall clock, Unix seconds
-std::string this_host();     // gethostname()
+double now_seconds();     // wall clock, Unix seconds
+std::string this_host();  // gethostname()
 
 struct BestMetric {
-  std::string metric;           // e.g. "val_accuracy"
+  std::string metric{};  // e.g. "val_accuracy"
   double value = 0;
   int64_t epoch = 0;
-  std::optional<Goal> goal;     // unset: default_goal(metric)
+  std::optional<Goal> goal{};  // unset: default_goal(metric)
 };
 
 struct NewTrial {
-  int64_t experiment_id = 0;    // from Store::ensure_experiment
-  Params params;
-  int64_t world_size = 1;       // ranks of the data-parallel job
-  std::string device = "cpu";   // "cpu", "cuda", "cuda:0" ...
-  std::string host;             // empty: this host
-  int64_t pid = 0;              // 0: this process (the rank-0 process that writes)
-  std::string config_text;      // the INI the trial ran with, overrides applied
+  int64_t experiment_id = 0;  // from Store::ensure_experiment
+  Params params{};
+  int64_t world_size = 1;      // ranks of the data-parallel job
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:0" ...
+  std::string host{};          // empty: this host
+  int64_t pid = 0;             // 0: this process (the rank-0 process that writes)
+  std::string config_text{};   // the INI the trial ran with, overrides applied
 };
 
 struct MetricRow {
-  std::string name;             // "train_loss", "val_accuracy", "lr", ...
+  std::string name{};  // "train_loss", "val_accuracy", "lr", ...
   int64_t epoch = 0;
-  std::optional<int64_t> step;  // unset: the epoch's value; set: global step of a point inside the epoch
+  std::optional<int64_t> step{};  // unset: the epoch's value; set: global step of a point inside the epoch
   double value = 0;
-  double wall_time = 0;         // 0: now
+  double wall_time = 0;  // 0: now
 };
 
 // One check of a callback (early stopping, plateau, pruner) at one epoch, "keep" included.
 struct Decision {
   int64_t epoch = 0;
   DecisionKind kind = DecisionKind::keep;
-  std::string checker;          // "early_stopping", "reduce_lr_on_plateau", "median_pruner", "asha"
-  std::string monitor;          // the monitored metric name
-  std::optional<double> value;  // monitored value this epoch (unset: metric missing)
-  std::optional<double> best;   // best so far
-  int64_t wait = 0;             // epochs without improvement
-  int64_t patience = 0;         // configured patience; patience left = patience - wait
-  std::string reason;           // one sentence with the numbers
+  std::string checker{};          // "early_stopping", "reduce_lr_on_plateau", "median_pruner", "asha"
+  std::string monitor{};          // the monitored metric name
+  std::optional<double> value{};  // monitored value this epoch (unset: metric missing)
+  std::optional<double> best{};   // best so far
+  int64_t wait = 0;               // epochs without improvement
+  int64_t patience = 0;           // configured patience; patience left = patience - wait
+  std::string reason{};           // one sentence with the numbers
 };
 
 struct ClassReport {
-  std::string name;
+  std::string name{};
   double precision = 0, recall = 0, f1 = 0;
   int64_t support = 0;
 };
@@ -84,56 +84,56 @@ struct Averages {
 struct Evaluation {
   std::string split = "test";
   double accuracy = 0;
-  std::optional<double> loss;
-  std::vector<ClassReport> classes;          // in class-index order
-  Averages macro, weighted;
-  std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
+  std::optional<double> loss{};
+  std::vector<ClassReport> classes{};  // in class-index order
+  Averages macro{}, weighted{};
+  std::vector<std::vector<int64_t>> confusion{};  // [true class][predicted class]
 };
 
 // How a trial ended; every field optional except the status.
 struct TrialOutcome {
   TrialStatus status = TrialStatus::completed;
-  std::optional<BestMetric> best;
-  std::optional<std::string> checkpoint_path;
-  std::optional<std::string> error;
+  std::optional<BestMetric> best{};
+  std::optional<std::string> checkpoint_path{};
+  std::optional<std::string> error{};
 };
 
 // A trial as read back.
 struct TrialRecord {
   int64_t id = 0;
   int64_t experiment_id = 0;
-  std::string experiment;
+  std::string experiment{};
   TrialStatus status = TrialStatus::running;
-  Params params;
-  std::string param_hash;
+  Params params{};
+  std::string param_hash{};
   int64_t world_size = 1;
-  std::string device, host;
+  std::string device{}, host{};
   int64_t pid = 0;
   double started_at = 0;
-  std::optional<double> ended_at;
+  std::optional<double> ended_at{};
   double heartbeat_at = 0;
-  std::optional<BestMetric> best;
-  std::optional<std::string> checkpoint_path, error;
-  std::string config_text;
-  int64_t attempts = 1;                     // 1 + number of resumes / reclaims
-  int64_t epochs = 0;                       // 1 + last epoch with an epoch-level metric row (0: none)
-  std::map<std::string, double> final_metrics;  // each metric's value at its last epoch
+  std::optional<BestMetric> best{};
+  std::optional<std::string> checkpoint_path{}, error{};
+  std::string config_text{};
+  int64_t attempts = 1;                           // 1 + number of resumes / reclaims
+  int64_t epochs = 0;                             // 1 + last epoch with an epoch-level metric row (0: none)
+  std::map<std::string, double> final_metrics{};  // each metric's value at its last epoch
 };
 
 struct ExperimentSummary {
   int64_t id = 0;
-  std::string name;
+  std::string name{};
   double created_at = 0;
-  std::map<TrialStatus, int64_t> trials_by_status;
+  std::map<TrialStatus, int64_t> trials_by_status{};
   int64_t trials = 0;
-  std::optional<BestMetric> best;           // the best trial's best metric
-  std::optional<int64_t> best_trial;
-  std::optional<double> last_activity;      // latest heartbeat, end or start time
+  std::optional<BestMetric> best{};  // the best trial's best metric
+  std::optional<int64_t> best_trial{};
+  std::optional<double> last_activity{};  // latest heartbeat, end or start time
 };
 
 struct MetricPoint {
   int64_t epoch = 0;
-  std::optional<int64_t> step;
+  std::optional<int64_t> step{};
   double value = 0;
   double wall_time = 0;
 };
@@ -141,16 +141,16 @@ struct MetricPoint {
 // Points of one metric of one trial, in (epoch, step) order.
 struct MetricSeries {
   int64_t trial_id = 0;
-  std::string name;
-  std::vector<MetricPoint> points;
+  std::string name{};
+  std::vector<MetricPoint> points{};
 };
 
 struct DecisionRecord {
   int64_t id = 0;
   int64_t trial_id = 0;
-  std::string experiment;
+  std::string experiment{};
   double created_at = 0;
-  Decision decision;
+  Decision decision{};
 };
 
 }  // namespace stride::tracker

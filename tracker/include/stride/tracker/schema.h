@@ -22,8 +22,8 @@ int latest_version();
 struct FileIdentity {
   int32_t application_id = 0;
   int user_version = 0;
-  int table_count = 0;       // tables in sqlite_schema
-  std::string first_table;   // one of them, for error messages
+  int table_count = 0;      // tables in sqlite_schema
+  std::string first_table;  // one of them, for error messages
   bool empty() const { return application_id == 0 && user_version == 0 && table_count == 0; }
 };
 FileIdentity identify(sqlite3* db);

@@ -43,9 +43,9 @@ struct StoreOptions {
 // The result of a successful claim_trial.
 struct Claim {
   int64_t trial_id = 0;
-  bool reclaimed = false;                     // an existing failed / dead trial, now running again
-  std::optional<TrialStatus> previous_status; // set when reclaimed
-  std::optional<std::string> checkpoint_path; // where a reclaimed trial left its checkpoint
+  bool reclaimed = false;                        // an existing failed / dead trial, now running again
+  std::optional<TrialStatus> previous_status{};  // set when reclaimed
+  std::optional<std::string> checkpoint_path{};  // where a reclaimed trial left its checkpoint
 };
 
 // One trial's epoch-level value of a metric at one epoch (for pruners).
@@ -61,8 +61,7 @@ class Store {
   // store at `path`, migrating an older schema. Throws StoreError naming the
   // file when it is not a Stride store, is newer than this build, or (read-only)
   // does not exist or needs a migration. Marks dead trials failed (read_write).
-  static Store open(const std::filesystem::path& path, Access access = Access::read_write,
-                    StoreOptions options = {});
+  static Store open(const std::filesystem::path& path, Access access = Access::read_write, StoreOptions options = {});
 
   const std::string& path() const { return path_; }
   Access access() const { return access_; }

@@ -99,6 +99,8 @@ TEST_P(OptimizerTest, AdamFollowsPyTorch) {
   c.kind = "adam";
   c.weight_decay = 0.01f;
   Optimizer opt(c, *model_);
+  ASSERT_TRUE(naive_[0].decay);   // kernel
+  ASSERT_FALSE(naive_[1].decay);  // bias
   for (int step = 1; step <= 4; ++step) {
     const auto grads = set_gradients(step);
     const float lr = 0.01f * static_cast<float>(step);  // schedules change lr between steps

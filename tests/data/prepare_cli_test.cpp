@@ -1,0 +1,117 @@
+// `stride prepare` and `stride bench loader` run as the built binary: a good
+// source prints its summary and exits 0; bad input exits non-zero with one
+// line on stderr that names the file at fault, and leaves no output behind.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data_fixtures.h"
+#include "temp_dir.h"
+
+namespace stride::data {
+namespace {
+
+namespace fs = std::filesystem;
+using stride::testing::idx_images;
+using stride::testing::idx_labels;
+
+struct Run {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Runs `stride ARGS` with stdout and stderr captured into files under `dir`.
+Run stride(const stride::testing::TempDir& dir, const std::string& arguments) {
+  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+  const std::string command =
+      std::string("'") + STRIDE_BINARY + "' " + arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
+  const int status = std::system(command.c_str());
+  Run run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.out = slurp(out);
+  run.err = slurp(err);
+  return run;
+}
+
+int lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+void write_mnist(const fs::path& dir, int64_t count, int bad_label_at = -1) {
+  fs::create_directories(dir);
+  for (const char* name : {"train", "t10k"}) {
+    std::vector<uint8_t> pixels(static_cast<size_t>(count * 64)), labels;
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 7);
+    for (int64_t i = 0; i < count; ++i) labels.push_back(static_cast<uint8_t>(i == bad_label_at ? 12 : i % 10));
+    stride::testing::write_gzip(dir / (std::string(name) + "-images-idx3-ubyte.gz"),
+                                idx_images(static_cast<uint32_t>(count), 8, 8, pixels));
+    stride::testing::write_gzip(dir / (std::string(name) + "-labels-idx1-ubyte.gz"),
+                                idx_labels(static_cast<uint32_t>(count), labels));
+  }
+}
+
+TEST(PrepareCommand, WritesTheDatasetAndPrintsASummary) {
+  stride::testing::TempDir dir;
+  write_mnist(dir / "src", 200);
+  const Run run = stride(dir, "prepare mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() +
+                                  "' --shard-size 64 --val-fraction 0.2 --compression gzip --seed 3");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const Manifest m = load_manifest(dir / "out");
+  EXPECT_EQ(m.split("train").count, 160);
+  EXPECT_EQ(m.split("val").count, 40);
+  EXPECT_EQ(m.split("train").shards.size(), 3u);
+  EXPECT_NE(run.out.find("train"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("160"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("8x8x1"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("10 classes"), std::string::npos) << run.out;
+
+  const Run bench = stride(dir, "bench loader --data '" + (dir / "out").string() +
+                                    "' --workers 1,2 --batch 16 --steps 6 --format json");
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  const nlohmann::json rows = nlohmann::json::parse(bench.out);
+  ASSERT_EQ(rows.size(), 2u) << bench.out;
+  EXPECT_EQ(rows[1]["workers"], 2);
+  EXPECT_EQ(rows[0]["images"], 96);
+  EXPECT_GT(rows[0]["images_per_s"].get<double>(), 0);
+}
+
+TEST(PrepareCommand, BadInputIsOneLineNamingTheFile) {
+  stride::testing::TempDir dir;
+  write_mnist(dir / "src", 50, 17);
+  const Run run =
+      stride(dir, "prepare fashion-mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() + "'");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(lines(run.err), 1) << run.err;
+  EXPECT_NE(run.err.find((dir / "src" / "train-labels-idx1-ubyte.gz").string()), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("out of range"), std::string::npos) << run.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+TEST(PrepareCommand, UsageErrorsAreOneLine) {
+  stride::testing::TempDir dir;
+  for (const std::string& arguments :
+       {std::string("prepare mnist"), "prepare imagenet --from /nowhere --out x", "prepare mnist --from x --bogus 1",
+        "prepare folder --from x --size 32by32", "bench loader --data '" + dir.path().string() + "'"}) {
+    const Run run = stride(dir, arguments);
+    EXPECT_NE(run.exit_code, 0) << arguments;
+    EXPECT_EQ(lines(run.err), 1) << arguments << ": " << run.err;
+  }
+  EXPECT_NE(stride(dir, "prepare imagenet --from /nowhere --out x").err.find("imagenet"), std::string::npos);
+  const Run help = stride(dir, "prepare --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--val-fraction"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace stride::data

@@ -38,9 +38,12 @@ size_t parse_bytes(const std::string& text, const char* option) {
     fail<ConfigError>("--{}: expected a size such as 4K or 256M, got '{}'", option, text);
   }
   const std::string suffix = text.substr(used);
-  if (suffix == "K" || suffix == "k" || suffix == "KiB") value <<= 10;
-  else if (suffix == "M" || suffix == "m" || suffix == "MiB") value <<= 20;
-  else if (suffix == "G" || suffix == "g" || suffix == "GiB") value <<= 30;
+  if (suffix == "K" || suffix == "k" || suffix == "KiB")
+    value <<= 10;
+  else if (suffix == "M" || suffix == "m" || suffix == "MiB")
+    value <<= 20;
+  else if (suffix == "G" || suffix == "g" || suffix == "GiB")
+    value <<= 30;
   else if (!suffix.empty() && suffix != "B")
     fail<ConfigError>("--{}: unknown unit '{}' in '{}' (use K, M or G)", option, suffix, text);
   if (value < sizeof(float)) fail<ConfigError>("--{}: at least 4 bytes, got '{}'", option, text);
@@ -58,6 +61,7 @@ int bench_allreduce(const Args& args) {
       "busbw = algbw * 2(n-1)/n (nccl-tests). 'wrong' counts elements of a checked all-reduce that differ.";
   std::string min_text, max_text, format_name, kind_name;
   int64_t factor = 4, iterations = 20, warmup = 5;
+  // clang-format off
   command.options.add_options()
       ("min-bytes", po::value(&min_text)->default_value("4K"), "smallest message")
       ("max-bytes", po::value(&max_text)->default_value("256M"), "largest message")
@@ -66,6 +70,7 @@ int bench_allreduce(const Args& args) {
       ("warmup", po::value(&warmup)->default_value(5), "untimed all-reduces per size first")
       ("communicator", po::value(&kind_name)->default_value("auto"), "auto, local, mpi or nccl")
       ("format", po::value(&format_name)->default_value("table"), "table, csv or json");
+  // clang-format on
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   const TableFormat format = parse_table_format(format_name);
@@ -95,8 +100,8 @@ int bench_allreduce(const Args& args) {
     for (int64_t i = 0; i < iterations; ++i) comm->allreduce_sum(data, count);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - begin);
     const auto all = comm->all_gather(ns.count());
-    const double seconds = static_cast<double>(*std::max_element(all.begin(), all.end())) * 1e-9 /
-                           static_cast<double>(iterations);
+    const double seconds =
+        static_cast<double>(*std::max_element(all.begin(), all.end())) * 1e-9 / static_cast<double>(iterations);
 
     // One checked round on host buffers: every element must be 1 + 2 + ... + n.
     int64_t wrong = 0;

@@ -72,8 +72,7 @@ CommunicatorOptions communicator_options_from_env() {
   if (const char* value = std::getenv("STRIDE_COLLECTIVE_TIMEOUT"); value != nullptr && *value != '\0') {
     char* end = nullptr;
     const double seconds = std::strtod(value, &end);
-    if (end == value || *end != '\0')
-      fail<ConfigError>("STRIDE_COLLECTIVE_TIMEOUT: expected seconds, got '{}'", value);
+    if (end == value || *end != '\0') fail<ConfigError>("STRIDE_COLLECTIVE_TIMEOUT: expected seconds, got '{}'", value);
     options.timeout_s = seconds;
   }
   return options;

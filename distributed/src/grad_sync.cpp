@@ -82,7 +82,8 @@ void GradientSync::copy_in(size_t layer) {
 }
 
 void GradientSync::start(Bucket& bucket) {
-  bucket.handle = comm_.start_allreduce(bucket.buffer.f32(), static_cast<size_t>(bucket.buffer.elements()), options_.op);
+  bucket.handle =
+      comm_.start_allreduce(bucket.buffer.f32(), static_cast<size_t>(bucket.buffer.elements()), options_.op);
   bucket.started = true;
 }
 

@@ -19,7 +19,8 @@ constexpr size_t kMaxChunk = size_t{1} << 30;
 }  // namespace
 
 MpiCommunicator::MpiCommunicator(const CommunicatorOptions& options)
-    : Communicator(options.timeout_s), session_(MpiSession::acquire()),
+    : Communicator(options.timeout_s),
+      session_(MpiSession::acquire()),
       uncaught_at_construction_(std::uncaught_exceptions()) {
   STRIDE_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
   STRIDE_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
@@ -127,7 +128,8 @@ CollectiveHandle MpiCommunicator::start_allreduce(float* data, size_t count, Red
   if (index == slots_.size()) slots_.emplace_back();
   Slot& slot = slots_[index];
   slot = Slot{MPI_REQUEST_NULL, data, count, op, watchdog_->begin(), true};
-  STRIDE_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm_, &slot.request));
+  STRIDE_MPI_CHECK(
+      MPI_Iallreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm_, &slot.request));
   return CollectiveHandle{static_cast<int64_t>(index)};
 }
 

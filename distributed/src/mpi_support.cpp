@@ -124,19 +124,23 @@ std::string Watchdog::diagnose(int64_t seq, const std::string& what, size_t byte
   using Clock = std::chrono::steady_clock;
   waiting_for_ = seq;
   const size_t n = static_cast<size_t>(size_);
-  std::vector<int64_t> replies(2 * n, -1);
-  std::vector<MPI_Request> requests(2 * n, MPI_REQUEST_NULL);
-  int64_t query = seq;
+  // Members, not locals: the unanswered requests stay posted after we return.
+  std::vector<int64_t>& replies = diagnosis_replies_;
+  std::vector<MPI_Request>& requests = diagnosis_requests_;
+  replies.assign(2 * n, -1);
+  requests.assign(2 * n, MPI_REQUEST_NULL);
+  diagnosis_query_ = seq;
   for (int peer = 0; peer < size_; ++peer) {
     if (peer == rank_) continue;
     const size_t p = static_cast<size_t>(peer);
     MPI_Irecv(&replies[2 * p], 2, MPI_INT64_T, peer, kReplyTag, side_, &requests[p]);
-    MPI_Isend(&query, 1, MPI_INT64_T, peer, kQueryTag, side_, &requests[n + p]);
+    MPI_Isend(&diagnosis_query_, 1, MPI_INT64_T, peer, kQueryTag, side_, &requests[n + p]);
   }
   // Ranks that wait in a collective answer within milliseconds; give slow
   // schedulers some slack but keep the whole diagnosis short.
   const double grace_s = std::clamp(timeout_s_ / 4.0, 0.5, 10.0);
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(grace_s));
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(grace_s));
   std::vector<bool> answered(n, false);
   answered[static_cast<size_t>(rank_)] = true;
   size_t answers = 1;
@@ -166,9 +170,8 @@ std::string Watchdog::diagnose(int64_t seq, const std::string& what, size_t byte
                                replies[2 * p + 1] >= 0 ? fmt::format(" and waits in #{}", replies[2 * p + 1]) : "");
     }
   }
-  // The unanswered requests stay posted: the job is about to be aborted.
-  std::string head = fmt::format("{} #{} ({}) timed out after {:g} s on rank {}", what, seq, format_bytes(double(bytes)),
-                                 timeout_s_, rank_);
+  std::string head = fmt::format("{} #{} ({}) timed out after {:g} s on rank {}", what, seq,
+                                 format_bytes(double(bytes)), timeout_s_, rank_);
   std::vector<int> missing = silent;
   missing.insert(missing.end(), behind.begin(), behind.end());
   std::sort(missing.begin(), missing.end());
@@ -176,9 +179,12 @@ std::string Watchdog::diagnose(int64_t seq, const std::string& what, size_t byte
     return head + ": every rank arrived but it did not complete (mismatched collective sizes or a stalled network)";
   std::string names;
   for (int r : missing) names += (names.empty() ? "" : ", ") + std::to_string(r);
-  std::string why = silent.empty() ? "" : fmt::format(" (no answer from {} within {:g} s: busy outside collectives, hung or dead)",
-                                                      silent.size() == 1 ? "it" : "them", grace_s);
-  if (silent.size() != missing.size() && !silent.empty()) why = fmt::format(" (no answer within {:g} s from some)", grace_s);
+  std::string why = silent.empty()
+                        ? ""
+                        : fmt::format(" (no answer from {} within {:g} s: busy outside collectives, hung or dead)",
+                                      silent.size() == 1 ? "it" : "them", grace_s);
+  if (silent.size() != missing.size() && !silent.empty())
+    why = fmt::format(" (no answer within {:g} s from some)", grace_s);
   return fmt::format("{}: rank{} {} did not arrive{}{}", head, missing.size() == 1 ? "" : "s", names, why, elsewhere);
 }
 

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace stride::detail {
 
@@ -79,6 +80,9 @@ class Watchdog {
   double timeout_s_;
   int64_t started_ = 0;
   int64_t waiting_for_ = -1;  // collective this rank is blocked on, -1 when none
+  int64_t diagnosis_query_ = -1;
+  std::vector<int64_t> diagnosis_replies_;
+  std::vector<MPI_Request> diagnosis_requests_;
 };
 
 template <typename Done>

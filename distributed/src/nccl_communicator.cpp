@@ -87,7 +87,8 @@ class NcclCommunicator final : public Communicator {
 };
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
-    : Communicator(options.timeout_s), mpi_(options),
+    : Communicator(options.timeout_s),
+      mpi_(options),
       compute_(static_cast<cudaStream_t>(options.cuda_compute_stream)),
       uncaught_at_construction_(std::uncaught_exceptions()) {
   int devices = 0;

@@ -79,7 +79,7 @@ class GradientSync {
     Parameter* parameter;
     size_t bucket;
     size_t offset;  // elements into the bucket
-    Tensor slice;  // this parameter's place in its bucket
+    Tensor slice;   // this parameter's place in its bucket
   };
   struct Bucket {
     Tensor buffer;  // flat f32, on the model's device

@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 using stride::testing::idx_images;
 using stride::testing::idx_labels;
 
-struct Run {
+struct CommandRun {
   int exit_code = -1;
   std::string out, err;
 };
@@ -34,12 +34,12 @@ std::string slurp(const fs::path& path) {
 }
 
 // Runs `stride ARGS` with stdout and stderr captured into files under `dir`.
-Run stride(const stride::testing::TempDir& dir, const std::string& arguments) {
+CommandRun stride(const stride::testing::TempDir& dir, const std::string& arguments) {
   const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
   const std::string command =
       std::string("'") + STRIDE_BINARY + "' " + arguments + " >'" + out.string() + "' 2>'" + err.string() + "'";
   const int status = std::system(command.c_str());
-  Run run;
+  CommandRun run;
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   run.out = slurp(out);
   run.err = slurp(err);
@@ -64,7 +64,7 @@ void write_mnist(const fs::path& dir, int64_t count, int bad_label_at = -1) {
 TEST(PrepareCommand, WritesTheDatasetAndPrintsASummary) {
   stride::testing::TempDir dir;
   write_mnist(dir / "src", 200);
-  const Run run = stride(dir, "prepare mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() +
+  const CommandRun run = stride(dir, "prepare mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() +
                                   "' --shard-size 64 --val-fraction 0.2 --compression gzip --seed 3");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const Manifest m = load_manifest(dir / "out");
@@ -76,7 +76,7 @@ TEST(PrepareCommand, WritesTheDatasetAndPrintsASummary) {
   EXPECT_NE(run.out.find("8x8x1"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("10 classes"), std::string::npos) << run.out;
 
-  const Run bench = stride(dir, "bench loader --data '" + (dir / "out").string() +
+  const CommandRun bench = stride(dir, "bench loader --data '" + (dir / "out").string() +
                                     "' --workers 1,2 --batch 16 --steps 6 --format json");
   ASSERT_EQ(bench.exit_code, 0) << bench.err;
   const nlohmann::json rows = nlohmann::json::parse(bench.out);
@@ -89,7 +89,7 @@ TEST(PrepareCommand, WritesTheDatasetAndPrintsASummary) {
 TEST(PrepareCommand, BadInputIsOneLineNamingTheFile) {
   stride::testing::TempDir dir;
   write_mnist(dir / "src", 50, 17);
-  const Run run =
+  const CommandRun run =
       stride(dir, "prepare fashion-mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() + "'");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_EQ(lines(run.err), 1) << run.err;
@@ -100,15 +100,16 @@ TEST(PrepareCommand, BadInputIsOneLineNamingTheFile) {
 
 TEST(PrepareCommand, UsageErrorsAreOneLine) {
   stride::testing::TempDir dir;
-  for (const std::string& arguments :
-       {std::string("prepare mnist"), "prepare imagenet --from /nowhere --out x", "prepare mnist --from x --bogus 1",
-        "prepare folder --from x --size 32by32", "bench loader --data '" + dir.path().string() + "'"}) {
-    const Run run = stride(dir, arguments);
+  const std::vector<std::string> cases = {"prepare mnist", "prepare imagenet --from /nowhere --out x",
+                                          "prepare mnist --from x --bogus 1", "prepare folder --from x --size 32by32",
+                                          "bench loader --data '" + dir.path().string() + "'"};
+  for (const std::string& arguments : cases) {
+    const CommandRun run = stride(dir, arguments);
     EXPECT_NE(run.exit_code, 0) << arguments;
     EXPECT_EQ(lines(run.err), 1) << arguments << ": " << run.err;
   }
   EXPECT_NE(stride(dir, "prepare imagenet --from /nowhere --out x").err.find("imagenet"), std::string::npos);
-  const Run help = stride(dir, "prepare --help");
+  const CommandRun help = stride(dir, "prepare --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--val-fraction"), std::string::npos);
 }

@@ -1,9 +1,192 @@
-// `stride grid`: under construction in this build.
-#include "commands.h"
+// `stride grid --config FILE [--db PATH] [--retry-failed]`: every point of
+// the config's [grid] as one trial of its experiment. The store decides who
+// runs what (an atomic claim per parameter hash), so a rerun skips finished
+// trials and resumes interrupted ones from their checkpoints, and under
+// `mpirun -np N` the N ranks take trials from the grid without ever running
+// the same one twice. Rank 0 prints the leaderboard once every trial is done.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "cli.h"
+#include "run/pruners.h"
+#include "run/trainer.h"
 #include "stride/common/error.h"
+#include "stride/common/log.h"
+#include "stride/common/strings.h"
+#include "stride/tracker/report.h"
+#include "stride/tracker/store.h"
 
 namespace stride::tools {
 
-int run_grid(const Args&) { fail<Error>("'grid' is not part of this build yet"); }
+namespace {
+
+// The product of the axes, first axis slowest.
+std::vector<Config> grid_points(const Config& base) {
+  std::vector<Config> points = {base};
+  for (const GridAxis& axis : base.grid()) {
+    std::vector<Config> next;
+    for (const Config& point : points)
+      for (const std::string& value : axis.values) {
+        Config c = point;
+        c.set(axis.key, value, "[grid]");
+        next.push_back(std::move(c));
+      }
+    points = std::move(next);
+  }
+  return points;
+}
+
+PrunerConfig pruner_config(const Config& config) {
+  const auto& options = config.grid_options();
+  const auto get = [&](const char* key, const std::string& fallback) {
+    const auto it = options.find(key);
+    return it == options.end() ? fallback : it->second;
+  };
+  PrunerConfig p;
+  p.kind = get("pruner", "none");
+  if (p.kind != "none" && p.kind != "median" && p.kind != "asha")
+    fail<ConfigError>("{}: grid.pruner: expected none, median or asha, got '{}'", config.file().string(), p.kind);
+  p.metric = get("metric", "val_accuracy");
+  p.mode = parse_monitor_mode(get("mode", "auto"), p.metric);
+  p.n_startup_trials = parse_int(get("n_startup_trials", "5"), "grid.n_startup_trials");
+  p.n_warmup_epochs = parse_int(get("n_warmup_epochs", "0"), "grid.n_warmup_epochs");
+  p.min_epochs = parse_int(get("min_epochs", "1"), "grid.min_epochs");
+  p.reduction_factor = parse_int(get("reduction_factor", "3"), "grid.reduction_factor");
+  if (p.min_epochs < 1 || p.reduction_factor < 2)
+    fail<ConfigError>("grid: min_epochs must be >= 1 and reduction_factor >= 2");
+  return p;
+}
+
+// The pruner, asking the store for the other trials' values at this epoch.
+PruneCheck make_pruner(const PrunerConfig& config, const std::string& db, const std::string& experiment) {
+  if (config.kind == "none") return nullptr;
+  return [config, db, experiment](int64_t trial_id, int64_t epoch, double value) {
+    auto store = tracker::Store::open(db);
+    const int64_t experiment_id = store.ensure_experiment(experiment);
+    std::vector<PeerValue> peers;
+    for (const tracker::EpochValue& v : store.metric_at_epoch(experiment_id, config.metric, epoch)) {
+      if (v.trial_id == trial_id) continue;
+      const bool done = v.status == tracker::TrialStatus::completed || v.status == tracker::TrialStatus::stopped_early;
+      peers.push_back({v.trial_id, done, v.value});
+    }
+    if (config.kind == "asha") return asha_prune(config, epoch, value, peers);
+    // This trial's history: the store's rows of earlier epochs, then this one.
+    std::vector<double> history;
+    const std::vector<int64_t> ids = {trial_id};
+    const std::vector<std::string> names = {config.metric};
+    for (const auto& series : store.metric_series(ids, names))
+      for (const auto& point : series.points)
+        if (point.epoch < epoch) history.push_back(point.value);
+    history.push_back(value);
+    int64_t completed = 0;
+    tracker::TrialQuery query;
+    query.experiment = experiment;
+    for (const auto& t : store.trials(query))
+      completed += t.status == tracker::TrialStatus::completed || t.status == tracker::TrialStatus::stopped_early;
+    return median_prune(config, epoch, history, peers, completed);
+  };
+}
+
+int env_int(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value ? std::atoi(value) : fallback;
+}
+
+}  // namespace
+
+int run_grid(const Args& args) {
+  CommandLine command;
+  command.usage = "stride grid --config FILE [--set section.key=value]... [--db PATH] [--retry-failed]";
+  command.summary =
+      "Runs every point of the config's [grid] (the product of its value lists) as a trial. Rerunning skips\n"
+      "finished trials and resumes interrupted ones; under `mpirun -np N` the ranks share out the trials.";
+  std::vector<std::string> overrides;
+  std::string config_path, db;
+  int64_t ranks_per_trial = 1;
+  command.options.add_options()
+      ("config,c", po::value(&config_path)->required(), "experiment config (INI) with a [grid] section")
+      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
+      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store (SQLite)")
+      ("retry-failed", po::bool_switch(), "run again the trials that failed")
+      ("ranks-per-trial", po::value(&ranks_per_trial)->default_value(1), "ranks training each trial")
+      ("no-progress", po::bool_switch(), "plain log lines instead of progress bars");
+  const auto vm = parse_command_line(command, args);
+  if (!vm) return 0;
+  const Config base = Config::load(config_path, overrides);
+  if (base.grid().empty()) fail<ConfigError>("{}: has no [grid] section to sweep", config_path);
+  if (ranks_per_trial != 1)
+    fail<ConfigError>("--ranks-per-trial {}: this build trains each grid trial on one rank", ranks_per_trial);
+  const std::string experiment = base.text("experiment.name");
+  const PrunerConfig pruner = pruner_config(base);
+  const std::vector<Config> points = grid_points(base);
+  // Ranks are independent here: each claims whole trials from the store.
+  const int rank = env_int("OMPI_COMM_WORLD_RANK", env_int("PMI_RANK", 0));
+  init_logging(0);
+  if (rank == 0) spdlog::info("grid of {} trials for experiment '{}'", points.size(), experiment);
+
+  for (size_t i = 0; i < points.size(); ++i) {
+    std::optional<tracker::Claim> claim;
+    {
+      auto store = tracker::Store::open(db);
+      tracker::NewTrial trial;
+      trial.experiment_id = store.ensure_experiment(experiment);
+      trial.params = points[i].params();
+      trial.device = points[i].text("train.device");
+      trial.config_text = points[i].to_ini();
+      claim = store.claim_trial(trial, (*vm)["retry-failed"].as<bool>());
+    }
+    if (!claim) continue;
+    spdlog::info("[rank {}] grid point {}/{}: trial {}{}", rank, i + 1, points.size(), claim->trial_id,
+                 claim->reclaimed ? " (resumed)" : "");
+    TrainRequest request;
+    request.config = points[i];
+    request.db_path = db;
+    request.trial_id = claim->trial_id;
+    request.progress_on_terminal = !(*vm)["no-progress"].as<bool>();
+    request.prune = make_pruner(pruner, db, experiment);
+    request.prune_metric = pruner.metric;
+    try {
+      const TrainResult result = train(request);
+      spdlog::info("[rank {}] trial {} {} after {} epochs", rank, result.trial_id,
+                   tracker::status_name(result.status), result.epochs);
+    } catch (const Error& e) {
+      // The trial is marked failed by the trainer; the grid goes on.
+      spdlog::error("[rank {}] trial {} failed: {}", rank, claim->trial_id, e.what());
+    }
+  }
+  if (rank != 0) return 0;
+
+  // Other ranks may still be training: wait until no trial of the experiment runs.
+  for (;;) {
+    auto store = tracker::Store::open(db, tracker::Access::read_only);
+    tracker::TrialQuery query;
+    query.experiment = experiment;
+    const auto trials = store.trials(query);
+    const bool running = std::any_of(trials.begin(), trials.end(),
+                                     [](const auto& t) { return t.status == tracker::TrialStatus::running; });
+    if (!running) break;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  auto store = tracker::Store::open(db, tracker::Access::read_only);
+  tracker::report::TrialsOptions options;
+  options.experiment = experiment;
+  fmt::print("{}", tracker::report::render_trials(store, options, TableFormat::text));
+  const auto board = tracker::report::leaderboard(store, options);
+  if (!board.trials.empty()) {
+    const tracker::TrialRecord& best = board.trials.front();
+    fmt::print("\nbest: trial {} ({})", best.id, tracker::status_name(best.status));
+    if (best.best) fmt::print(", {} {:.4f} at epoch {}", best.best->metric, best.best->value, best.best->epoch + 1);
+    fmt::print("\n");
+    for (const GridAxis& axis : base.grid())
+      if (const auto it = best.params.find(axis.key); it != best.params.end())
+        fmt::print("  {} = {}\n", axis.key, it->second.to_string());
+    if (best.checkpoint_path) fmt::print("checkpoint: {}\n", *best.checkpoint_path);
+  }
+  return 0;
+}
 
 }  // namespace stride::tools

@@ -39,8 +39,7 @@ struct Measurement {
 };
 
 // Runs `epochs` whole epochs, or `steps` steps (continuing into further epochs) when steps > 0.
-Measurement measure(const data::Manifest& manifest, const data::LoaderOptions& options, int64_t epochs,
-                    int64_t steps) {
+Measurement measure(const data::Manifest& manifest, const data::LoaderOptions& options, int64_t epochs, int64_t steps) {
   data::Loader loader(manifest, options);
   Measurement m;
   m.bytes_held = loader.bytes_held();
@@ -74,6 +73,7 @@ int bench_loader(const Args& args) {
   std::string data_dir, workers_list, augment, format, split_name;
   int64_t batch = 32, epochs = 1, steps = 0, prefetch = 4;
   uint64_t seed = 0;
+  // clang-format off
   command.options.add_options()
       ("data", po::value(&data_dir)->default_value("data/fashion-mnist"), "prepared dataset directory")
       ("split", po::value(&split_name)->default_value("train"), "split to stream")
@@ -85,6 +85,7 @@ int bench_loader(const Args& args) {
       ("augment", po::value(&augment)->default_value("full"), "full | none")
       ("seed", po::value(&seed)->default_value(0), "order and augmentation seed")
       ("format", po::value(&format)->default_value("table"), "table | csv | json");
+  // clang-format on
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   if (augment != "full" && augment != "none") fail<ConfigError>("--augment '{}': expected full or none", augment);
@@ -101,8 +102,8 @@ int bench_loader(const Args& args) {
   options.seed = seed;
   options.prefetch = static_cast<int>(prefetch);
 
-  Table table({"dataset", "shape", "augment", "batch", "workers", "images", "seconds", "images_per_s",
-               "wait_fraction", "buffer_mib"});
+  Table table({"dataset", "shape", "augment", "batch", "workers", "images", "seconds", "images_per_s", "wait_fraction",
+               "buffer_mib"});
   table.set_precision("seconds", 2);
   table.set_precision("images_per_s", 0);
   table.set_precision("wait_fraction", 2);

@@ -36,6 +36,7 @@ int run_prepare(const Args& args) {
   data::PrepareOptions o;
   std::string from, out, size;
   int64_t seed = 0;
+  // clang-format off
   command.options.add_options()
       ("from", po::value(&from)->required(), "the source: a directory of IDX / CIFAR files, or of class folders")
       ("out", po::value(&out), "output directory (default data/SOURCE)")
@@ -48,6 +49,7 @@ int run_prepare(const Args& args) {
       ("label", po::value(&o.label)->default_value("fine"), "cifar100: fine (100 classes) | coarse (20)")
       ("size", po::value(&size), "folder: resize every image to HxW (default: the first image's size)")
       ("channels", po::value(&o.channels)->default_value(3), "folder: 1 (grey) | 3 (RGB)");
+  // clang-format on
   command.hidden.add_options()("source", po::value(&o.source)->required(), "source kind");
   command.positional.add("source", 1);
   const auto vm = parse_command_line(command, args);

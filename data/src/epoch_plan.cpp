@@ -55,10 +55,8 @@ std::vector<Block> make_blocks(const std::vector<int64_t>& shard_sizes, const st
   return blocks;
 }
 
-EpochPlan::EpochPlan(std::vector<Block> blocks, int64_t window_images, int64_t batch_size, int world,
-                     TailPolicy tail)
-    : blocks_(std::move(blocks)), window_images_(window_images), batch_size_(batch_size), world_(world),
-      tail_(tail) {
+EpochPlan::EpochPlan(std::vector<Block> blocks, int64_t window_images, int64_t batch_size, int world, TailPolicy tail)
+    : blocks_(std::move(blocks)), window_images_(window_images), batch_size_(batch_size), world_(world), tail_(tail) {
   int64_t max_block = 0;
   for (const Block& b : blocks_) {
     size_ += b.count;
@@ -122,8 +120,7 @@ Placement EpochPlan::place(int64_t position) const {
   const auto w = static_cast<size_t>(window_of(p));
   const Window& window = windows_[w];
   const int64_t local = p - window.begin;
-  const int64_t row =
-      shuffle_ ? permute_index(local, window.end - window.begin, mix_key(key_, 2 + w)) : local;
+  const int64_t row = shuffle_ ? permute_index(local, window.end - window.begin, mix_key(key_, 2 + w)) : local;
   // The block of the window that holds this buffer row.
   const auto first = block_row_.begin() + window_first_[w], last = block_row_.begin() + window_first_[w + 1];
   const auto at = std::upper_bound(first, last, row) - 1;

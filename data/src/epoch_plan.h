@@ -22,7 +22,7 @@ namespace stride::data {
 
 struct Block {
   int32_t shard = 0;
-  int64_t first_row = 0;    // within the shard
+  int64_t first_row = 0;  // within the shard
   int64_t count = 0;
   int64_t first_index = 0;  // split index of the first row
 };

@@ -57,8 +57,7 @@ class IdxReader {
   // After the declared data: nothing may follow.
   void expect_end() {
     char extra;
-    if (read_some(&extra, 1) != 0)
-      fail<DataError>("{}: data continues past what the header declares", path_.string());
+    if (read_some(&extra, 1) != 0) fail<DataError>("{}: data continues past what the header declares", path_.string());
   }
 
   std::string path() const { return path_.string(); }

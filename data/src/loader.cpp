@@ -160,8 +160,7 @@ Loader::Impl::Impl(const Manifest& manifest, LoaderOptions options)
       shards_(open_shards(manifest, options_)),
       plan_(blocks_of(shards_, options_.limit), options_.shuffle_window, options_.batch_size, options_.world,
             options_.tail),
-      augmenter_(options_.augmentation, options_.augment, manifest.shape, manifest.mean, manifest.std,
-                 options_.seed) {
+      augmenter_(options_.augmentation, options_.augment, manifest.shape, manifest.mean, manifest.std, options_.seed) {
   if (plan_.steps() == 0)
     fail<DataError>("{}: split '{}' has {} images, fewer than one global batch of {} (tail = drop)", manifest_path_,
                     options_.split, plan_.size(), options_.batch_size * options_.world);
@@ -183,8 +182,8 @@ Loader::Impl::Impl(const Manifest& manifest, LoaderOptions options)
 void Loader::Impl::start_epoch(int64_t epoch) {
   stop();
   epoch_ = epoch;
-  const uint64_t key = mix_key(mix_key(mix_key(options_.seed, 0x0e0c), split_hash(options_.split)),
-                               static_cast<uint64_t>(epoch));
+  const uint64_t key =
+      mix_key(mix_key(mix_key(options_.seed, 0x0e0c), split_hash(options_.split)), static_cast<uint64_t>(epoch));
   plan_.build(key, options_.shuffle);
   wait_seconds_ = 0;
   first_step_ = 0;
@@ -366,8 +365,8 @@ bool Loader::Impl::fill_batch(int64_t step, BatchSlot& slot, float* scratch) {
     if (freed) window_freed_.notify_all();
     p = end;
   }
-  slot.batch = Batch{last - first, plan_.global_size(step), step, slot.images.data(), slot.labels.data(),
-                     slot.indices.data()};
+  slot.batch =
+      Batch{last - first, plan_.global_size(step), step, slot.images.data(), slot.labels.data(), slot.indices.data()};
   return true;
 }
 

@@ -26,7 +26,9 @@ std::vector<uint8_t> pattern(const ImageShape& s, int seed = 0) {
 
 std::vector<float> as_float(const std::vector<uint8_t>& in) { return std::vector<float>(in.begin(), in.end()); }
 
-size_t at(const ImageShape& s, int64_t y, int64_t x, int64_t c) { return static_cast<size_t>((y * s.width + x) * s.channels + c); }
+size_t at(const ImageShape& s, int64_t y, int64_t x, int64_t c) {
+  return static_cast<size_t>((y * s.width + x) * s.channels + c);
+}
 
 TEST(CropShift, ReflectAndZeroMatchNaive) {
   const ImageShape s{5, 7, 3};
@@ -41,8 +43,9 @@ TEST(CropShift, ReflectAndZeroMatchNaive) {
             for (int c = 0; c < s.channels; ++c) {
               const int sy = y + dy, sx = x + dx;
               const bool inside = sy >= 0 && sy < s.height && sx >= 0 && sx < s.width;
-              const float expected =
-                  reflect ? in[at(s, naive_reflect(sy, 5), naive_reflect(sx, 7), c)] : inside ? in[at(s, sy, sx, c)] : 0.0f;
+              const float expected = reflect  ? in[at(s, naive_reflect(sy, 5), naive_reflect(sx, 7), c)]
+                                     : inside ? in[at(s, sy, sx, c)]
+                                              : 0.0f;
               ASSERT_EQ(out[at(s, y, x, c)], expected)
                   << "dy " << dy << " dx " << dx << " reflect " << reflect << " at " << y << "," << x << "," << c;
             }
@@ -218,7 +221,8 @@ TEST(Augmenter, ChainIsTheCompositionOfTheOperations) {
     if (d.flip) flip_horizontal(crop.data(), kShape);
     affine_warp(crop.data(), kShape, d.angle_deg, d.scale, d.shift_y, d.shift_x, warped.data());
     normalize(warped.data(), kShape, kMean.data(), kStd.data());
-    if (d.cutout) erase_square(warped.data(), kShape, d.cutout_y, d.cutout_x, 3, 3);  // round(0.25 * 12), round(0.25 * 10)
+    if (d.cutout)
+      erase_square(warped.data(), kShape, d.cutout_y, d.cutout_x, 3, 3);  // round(0.25 * 12), round(0.25 * 10)
     cutouts += d.cutout;
     for (size_t k = 0; k < n; ++k) ASSERT_NEAR(out[k], warped[k], 1e-5) << "image " << i << " value " << k;
   }

@@ -20,14 +20,14 @@
 namespace stride::testing {
 
 // The message of the exception `statement` throws as E, or a test failure.
-#define STRIDE_ERROR_MESSAGE(E, statement, message_out)                        \
-  do {                                                                        \
-    try {                                                                     \
-      statement;                                                              \
-      ADD_FAILURE() << #statement " did not throw " #E;                       \
-    } catch (const E& error_caught) {                                         \
-      message_out = error_caught.what();                                      \
-    }                                                                         \
+#define STRIDE_ERROR_MESSAGE(E, statement, message_out) \
+  do {                                                  \
+    try {                                               \
+      statement;                                        \
+      ADD_FAILURE() << #statement " did not throw " #E; \
+    } catch (const E& error_caught) {                   \
+      message_out = error_caught.what();                \
+    }                                                   \
   } while (0)
 
 // A message fit for one line of a terminal that names `path`.
@@ -80,7 +80,9 @@ inline std::vector<uint8_t> idx_labels(uint32_t count, const std::vector<uint8_t
 }
 
 // Pixel k of image i of a synthetic source: distinct per image and position.
-inline uint8_t source_pixel(int64_t image, int64_t k) { return static_cast<uint8_t>((image * 37 + k * 11 + image * k) % 251); }
+inline uint8_t source_pixel(int64_t image, int64_t k) {
+  return static_cast<uint8_t>((image * 37 + k * 11 + image * k) % 251);
+}
 
 // A dataset whose image i of a split has bytes 0..2 = i in base 256 and the
 // rest a pattern of (i, k); label i % classes. `split_sizes` holds one count

@@ -115,7 +115,9 @@ const Malformed kMalformed[] = {
        return idx_labels(4, labels);
      }},
     {"label_count_differs", true, "labels",
-     [](const IdxFiles& f) { return idx_labels(3, {f.labels[0], f.labels[1], f.labels[2]}); }},
+     [](const IdxFiles& f) {
+       return idx_labels(3, {f.labels[0], f.labels[1], f.labels[2]});
+     }},
     {"trailing_bytes", false, "past",
      [](const IdxFiles& f) {
        auto b = good_images(f);

@@ -340,7 +340,8 @@ TEST_F(LoaderTest, PipelineErrorsReachTheCaller) {
   // reader thread mid-epoch, rethrown by next() on the caller's thread.
   const auto path = data_.dir / "train-2.h5";
   {
-    ShardWriter writer(path.string(), 50, data_.shape, ShardMeta{"train", "synthetic", manifest_.class_names}, ShardWriteOptions{16, false});
+    ShardWriter writer(path.string(), 50, data_.shape, ShardMeta{"train", "synthetic", manifest_.class_names},
+                       ShardWriteOptions{16, false});
     std::vector<uint8_t> images(static_cast<size_t>(50 * data_.shape.bytes()));
     std::vector<int32_t> labels(50, 99);
     writer.append(images.data(), labels.data(), 50);

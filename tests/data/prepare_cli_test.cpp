@@ -64,8 +64,9 @@ void write_mnist(const fs::path& dir, int64_t count, int bad_label_at = -1) {
 TEST(PrepareCommand, WritesTheDatasetAndPrintsASummary) {
   stride::testing::TempDir dir;
   write_mnist(dir / "src", 200);
-  const CommandRun run = stride(dir, "prepare mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() +
-                                  "' --shard-size 64 --val-fraction 0.2 --compression gzip --seed 3");
+  const CommandRun run =
+      stride(dir, "prepare mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() +
+                      "' --shard-size 64 --val-fraction 0.2 --compression gzip --seed 3");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const Manifest m = load_manifest(dir / "out");
   EXPECT_EQ(m.split("train").count, 160);
@@ -76,8 +77,8 @@ TEST(PrepareCommand, WritesTheDatasetAndPrintsASummary) {
   EXPECT_NE(run.out.find("8x8x1"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("10 classes"), std::string::npos) << run.out;
 
-  const CommandRun bench = stride(dir, "bench loader --data '" + (dir / "out").string() +
-                                    "' --workers 1,2 --batch 16 --steps 6 --format json");
+  const CommandRun bench = stride(
+      dir, "bench loader --data '" + (dir / "out").string() + "' --workers 1,2 --batch 16 --steps 6 --format json");
   ASSERT_EQ(bench.exit_code, 0) << bench.err;
   const nlohmann::json rows = nlohmann::json::parse(bench.out);
   ASSERT_EQ(rows.size(), 2u) << bench.out;
@@ -89,8 +90,8 @@ TEST(PrepareCommand, WritesTheDatasetAndPrintsASummary) {
 TEST(PrepareCommand, BadInputIsOneLineNamingTheFile) {
   stride::testing::TempDir dir;
   write_mnist(dir / "src", 50, 17);
-  const CommandRun run =
-      stride(dir, "prepare fashion-mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() + "'");
+  const CommandRun run = stride(
+      dir, "prepare fashion-mnist --from '" + (dir / "src").string() + "' --out '" + (dir / "out").string() + "'");
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_EQ(lines(run.err), 1) << run.err;
   EXPECT_NE(run.err.find((dir / "src" / "train-labels-idx1-ubyte.gz").string()), std::string::npos) << run.err;

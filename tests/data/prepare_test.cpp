@@ -68,7 +68,8 @@ SplitContents read_split(const Manifest& m, const std::string& split) {
     std::vector<uint8_t> pixels(static_cast<size_t>(shard.size() * m.shape.bytes()));
     std::vector<int32_t> labels(static_cast<size_t>(shard.size()));
     shard.read(0, shard.size(), pixels.data(), labels.data());
-    for (int64_t i = 0; i < shard.size(); ++i) out.indices.push_back(source_index(&pixels[static_cast<size_t>(i * m.shape.bytes())]));
+    for (int64_t i = 0; i < shard.size(); ++i)
+      out.indices.push_back(source_index(&pixels[static_cast<size_t>(i * m.shape.bytes())]));
     out.labels.insert(out.labels.end(), labels.begin(), labels.end());
     out.pixels.insert(out.pixels.end(), pixels.begin(), pixels.end());
   }
@@ -158,7 +159,8 @@ TEST(Prepare, GzipShardsCarryTheFiltersAndTheSamePixels) {
   h5::PropertyList create(H5Dget_create_plist(images.get()));
   EXPECT_EQ(H5Pget_nfilters(create.get()), 2);
   const SplitContents test = read_split(m, "test");
-  for (int64_t k = 0; k < kSide * kSide; ++k) EXPECT_EQ(test.pixels[static_cast<size_t>(36 * 9 + k)], source_pixel(9, k));
+  for (int64_t k = 0; k < kSide * kSide; ++k)
+    EXPECT_EQ(test.pixels[static_cast<size_t>(36 * 9 + k)], source_pixel(9, k));
 }
 
 TEST(Prepare, FailedImportLeavesNothingBehind) {
@@ -316,7 +318,8 @@ TEST(StratifiedSplit, CountsPerClassAndDeterminism) {
   for (int32_t l : labels) per_class[static_cast<size_t>(l)]++;
   for (int32_t cls = 0; cls < 5; ++cls) {
     const auto count = [&](const std::vector<int64_t>& split) {
-      return std::count_if(split.begin(), split.end(), [&](int64_t i) { return labels[static_cast<size_t>(i)] == cls; });
+      return std::count_if(split.begin(), split.end(),
+                           [&](int64_t i) { return labels[static_cast<size_t>(i)] == cls; });
     };
     const int64_t n = per_class[static_cast<size_t>(cls)];
     EXPECT_EQ(count(a.test), std::llround(n * 0.2)) << "class " << cls;

@@ -230,7 +230,11 @@ const ManifestEdit kEdits[] = {
      "splits.train.shards[1].count"},
     {"escaping_file", [](nlohmann::json& j) { j["splits"]["train"]["shards"][0]["file"] = "../x.h5"; },
      "splits.train.shards[0].file"},
-    {"mean_per_channel", [](nlohmann::json& j) { j["mean"] = {0.1, 0.2}; }, "mean"},
+    {"mean_per_channel",
+     [](nlohmann::json& j) {
+       j["mean"] = {0.1, 0.2};
+     },
+     "mean"},
     {"wrong_format", [](nlohmann::json& j) { j["format"] = "other"; }, "format"},
     {"newer_version", [](nlohmann::json& j) { j["version"] = 99; }, "version"},
     {"num_classes", [](nlohmann::json& j) { j["num_classes"] = 3; }, "num_classes"},

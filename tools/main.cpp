@@ -1,6 +1,9 @@
 // `stride COMMAND ...`: dispatches to a subcommand; the one place that turns an
 // exception into a one-line message and a non-zero exit code.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string_view>
 
@@ -34,9 +37,21 @@ void print_usage(std::FILE* out) {
   for (const auto& c : kCommands) fmt::print(out, "  {:<9} {}\n", c.name, c.summary);
 }
 
+// OpenMP threads that spin while waiting (libgomp's default) starve everything
+// else on the cores: the loader's workers, other ranks on the node, other jobs.
+// On a busy machine a training step then runs ten times slower. libgomp reads
+// OMP_WAIT_POLICY once, when it loads, so the only way to choose it for
+// ourselves is to set it and start again; an explicit setting is respected.
+void prefer_passive_openmp_threads(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  prefer_passive_openmp_threads(argv);
   stride::init_logging();
   if (argc < 2) {
     print_usage(stderr);

@@ -13,5 +13,5 @@ fi
 "$stride" summary --config configs/seed_cnn_fashion.ini
 "$stride" train --config configs/seed_cnn_fashion.ini --db runs/stride.db
 "$stride" report trials --db runs/stride.db --experiment seed_cnn_fashion
-trial=$("$stride" report trials --db runs/stride.db --experiment seed_cnn_fashion --format csv | awk -F, 'NR > 1 { id = $1 } END { print id }')
+trial=$("$stride" report trials --db runs/stride.db --experiment seed_cnn_fashion --sort id --format csv | awk -F, 'NR > 1 { id = $1 } END { print id }')
 "$stride" report trial "$trial" --db runs/stride.db

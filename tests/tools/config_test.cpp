@@ -78,9 +78,21 @@ TEST(Config, ParamsAreTypedAndLeaveOutOperationalKeys) {
   const tracker::Params p = c.params();
   EXPECT_EQ(p.at("train.lr").type(), tracker::ParamType::real);
   EXPECT_EQ(p.at("data.batch_size").type(), tracker::ParamType::integer);
-  EXPECT_EQ(p.at("train.nesterov").type(), tracker::ParamType::boolean);
+  EXPECT_EQ(p.count("train.nesterov"), 0u);  // at its default
   EXPECT_EQ(p.count("train.threads"), 0u);
   EXPECT_EQ(p.count("data.workers"), 0u);
+}
+
+TEST(Config, ParamsListWhatDiffersFromTheDefaults) {
+  Config c = Config::from_text("[train]\nnesterov = true\nmomentum = 0.9\noptimizer = sgd\n", "a.ini");
+  const tracker::Params p = c.params();
+  EXPECT_EQ(p.at("train.nesterov").type(), tracker::ParamType::boolean);
+  EXPECT_DOUBLE_EQ(p.at("train.momentum").as_double(), 0.9);
+  EXPECT_EQ(p.count("augment.hflip"), 0u);
+  // Writing a default explicitly does not make another trial.
+  const Config same = Config::from_text("[train]\nnesterov = true\nmomentum = 0.9\noptimizer = sgd\nbeta1 = 0.90\n",
+                                        "b.ini");
+  EXPECT_EQ(tracker::param_hash(same.params()), tracker::param_hash(p));
 }
 
 TEST(Config, IniRoundTripKeepsEveryValue) {

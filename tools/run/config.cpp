@@ -97,6 +97,24 @@ constexpr std::string_view kOperationalKeys[] = {"experiment.name", "data.worker
                                                  "data.eval_batch_size", "train.threads", "train.checkpoint_dir",
                                                  "train.collective_timeout", "train.bucket_mb"};
 
+// Recorded with every trial even at their defaults: what anyone reading a
+// leaderboard expects to see. Other keys are recorded when they differ from
+// their default, so a trial lists what was chosen, not the whole schema.
+constexpr std::string_view kAlwaysRecorded[] = {"experiment.seed", "data.batch_size", "model.layers", "model.arch",
+                                                "train.epochs",    "train.optimizer", "train.lr",     "train.schedule"};
+
+// "0.90" is the default "0.9": values compare as what they mean.
+bool is_default(const KeySpec& spec, const std::string& value) {
+  if (spec.default_value.empty()) return value.empty();
+  switch (spec.kind) {
+    case ValueKind::integer: return parse_int(value, spec.key) == parse_int(spec.default_value, spec.key);
+    case ValueKind::real: return parse_double(value, spec.key) == parse_double(spec.default_value, spec.key);
+    case ValueKind::boolean: return parse_bool(value, spec.key) == parse_bool(spec.default_value, spec.key);
+    case ValueKind::text: return value == spec.default_value;
+  }
+  return false;
+}
+
 const KeySpec* find_key(std::string_view key) {
   for (const KeySpec& spec : kSchema)
     if (spec.key == key) return &spec;
@@ -273,6 +291,9 @@ tracker::Params Config::params() const {
     if (value.empty()) continue;
     if (std::find(std::begin(kOperationalKeys), std::end(kOperationalKeys), spec.key) != std::end(kOperationalKeys))
       continue;
+    const bool always =
+        std::find(std::begin(kAlwaysRecorded), std::end(kAlwaysRecorded), spec.key) != std::end(kAlwaysRecorded);
+    if (!always && is_default(spec, value)) continue;
     switch (spec.kind) {
       case ValueKind::integer: params[key] = static_cast<int64_t>(integer(key)); break;
       case ValueKind::real: params[key] = real(key); break;

@@ -92,9 +92,7 @@ int bench_train(const Args& args) {
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   const Config config = Config::load(config_path, overrides);
-  const auto dims = split(input_text, 'x');
-  if (dims.size() != 3) fail<ConfigError>("--input: expected HxWxC, got '{}'", input_text);
-  const Shape input{parse_int(dims[0], "--input"), parse_int(dims[1], "--input"), parse_int(dims[2], "--input")};
+  const Shape input = parse_image_shape(input_text, "--input");
   const int64_t batch = config.integer("data.batch_size");
 
   Table table({"model", "batch", "threads", "images_per_s", "step_ms"});

@@ -17,18 +17,6 @@ namespace stride::tools {
 
 namespace {
 
-tracker::Evaluation to_evaluation(const std::string& split, const ClassificationReport& report) {
-  tracker::Evaluation e;
-  e.split = split;
-  e.accuracy = report.accuracy;
-  e.loss = report.loss;
-  for (const ClassMetrics& c : report.classes) e.classes.push_back({c.name, c.precision, c.recall, c.f1, c.support});
-  e.macro = {report.macro.precision, report.macro.recall, report.macro.f1};
-  e.weighted = {report.weighted.precision, report.weighted.recall, report.weighted.f1};
-  e.confusion = report.confusion;
-  return e;
-}
-
 nlohmann::json report_json(const ClassificationReport& report) {
   nlohmann::json classes = nlohmann::json::array();
   for (const ClassMetrics& c : report.classes)

@@ -16,10 +16,8 @@ namespace {
 // data.dir holds one, else --input / --classes.
 ModelConfig summary_model(const Config& config, const std::string& input, int64_t classes) {
   if (input.empty()) return model_config(config, data::load_manifest(config.text("data.dir")));
-  const auto dims = split(input, 'x');
-  if (dims.size() != 3) fail<ConfigError>("--input: expected HxWxC, got '{}'", input);
   ModelConfig c;
-  c.input = Shape{parse_int(dims[0], "--input"), parse_int(dims[1], "--input"), parse_int(dims[2], "--input")};
+  c.input = parse_image_shape(input, "--input");
   c.classes = classes;
   c.spec = model_spec(config, classes);
   return c;

@@ -19,6 +19,17 @@ std::optional<double> optional_from(const nlohmann::json& j, const char* key) {
 
 nlohmann::json to_json(std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 
+// A check that did not look at the value: the state it reports is unchanged.
+Verdict skipped(Verdict v, std::optional<double> best, int64_t wait, std::string reason) {
+  v.kind = VerdictKind::skip;
+  v.best = best;
+  v.wait = wait;
+  v.reason = std::move(reason);
+  return v;
+}
+
+bool missing(std::optional<double> value) { return !value || std::isnan(*value); }
+
 }  // namespace
 
 MonitorMode parse_monitor_mode(const std::string& mode, const std::string& monitor) {
@@ -46,20 +57,10 @@ Verdict EarlyStopping::check(int64_t epoch, std::optional<double> value) {
   v.value = value;
   v.patience = config_.patience;
   best_is_current_ = false;
-  if (epoch < config_.start_from_epoch) {
-    v.kind = VerdictKind::skip;
-    v.best = best_;
-    v.wait = wait_;
-    v.reason = fmt::format("epoch {} is before start_from_epoch {}: not checked", epoch, config_.start_from_epoch);
-    return v;
-  }
-  if (!value || std::isnan(*value)) {
-    v.kind = VerdictKind::skip;
-    v.best = best_;
-    v.wait = wait_;
-    v.reason = fmt::format("{} is missing this epoch: not checked", config_.monitor);
-    return v;
-  }
+  if (epoch < config_.start_from_epoch)
+    return skipped(v, best_, wait_,
+                   fmt::format("epoch {} is before start_from_epoch {}: not checked", epoch, config_.start_from_epoch));
+  if (missing(value)) return skipped(v, best_, wait_, fmt::format("{} is missing this epoch: not checked", config_.monitor));
   wait_ += 1;
   // Keras compares against the running best, or the baseline while no best exists.
   const bool first = !best_.has_value();
@@ -117,13 +118,7 @@ Verdict ReduceLrOnPlateau::check(int64_t /*epoch*/, std::optional<double> value,
   Verdict v;
   v.value = value;
   v.patience = config_.patience;
-  if (!value || std::isnan(*value)) {
-    v.kind = VerdictKind::skip;
-    v.best = best_;
-    v.wait = wait_;
-    v.reason = fmt::format("{} is missing this epoch: not checked", config_.monitor);
-    return v;
-  }
+  if (missing(value)) return skipped(v, best_, wait_, fmt::format("{} is missing this epoch: not checked", config_.monitor));
   if (cooldown_left_ > 0) {
     cooldown_left_ -= 1;
     wait_ = 0;

@@ -62,4 +62,16 @@ EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, 
   return totals;
 }
 
+tracker::Evaluation to_evaluation(const std::string& split, const ClassificationReport& report) {
+  tracker::Evaluation e;
+  e.split = split;
+  e.accuracy = report.accuracy;
+  e.loss = report.loss;
+  for (const ClassMetrics& c : report.classes) e.classes.push_back({c.name, c.precision, c.recall, c.f1, c.support});
+  e.macro = {report.macro.precision, report.macro.recall, report.macro.f1};
+  e.weighted = {report.weighted.precision, report.weighted.recall, report.weighted.f1};
+  e.confusion = report.confusion;
+  return e;
+}
+
 }  // namespace stride::tools

@@ -11,6 +11,7 @@
 #include "stride/core/metrics.h"
 #include "stride/core/model.h"
 #include "stride/data/loader.h"
+#include "stride/tracker/records.h"
 
 namespace stride::tools {
 
@@ -50,5 +51,8 @@ struct EvalTotals {
 // One pass of `loader` (epoch 0, no augmentation) in inference mode. Adds to `confusion`.
 EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, data::Loader& loader,
                     ConfusionMatrix& confusion);
+
+// The report as the store keeps it.
+tracker::Evaluation to_evaluation(const std::string& split, const ClassificationReport& report);
 
 }  // namespace stride::tools

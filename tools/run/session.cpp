@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include "stride/common/error.h"
+#include "stride/common/strings.h"
 #include "stride/core/spec.h"
 
 namespace stride::tools {
@@ -13,6 +14,12 @@ std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
     fail<ConfigError>("train.device = cuda: the CUDA backend does not run models in this build yet; use cpu");
   }
   fail<ConfigError>("train.device: expected cpu or cuda, got '{}'", device);
+}
+
+Shape parse_image_shape(const std::string& text, const std::string& option) {
+  const auto dims = split(text, 'x');
+  if (dims.size() != 3) fail<ConfigError>("{}: expected HxWxC, got '{}'", option, text);
+  return Shape{parse_int(dims[0], option), parse_int(dims[1], option), parse_int(dims[2], option)};
 }
 
 std::string model_spec(const Config& config, int64_t classes) {

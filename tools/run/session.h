@@ -17,6 +17,9 @@ namespace stride::tools {
 // "cpu" | "cuda" with a thread count for the CPU (<= 0: the OpenMP default).
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads);
 
+// "28x28x1" -> (28, 28, 1); ConfigError naming `option` otherwise.
+Shape parse_image_shape(const std::string& text, const std::string& option);
+
 // The layer spec of [model] (layers or arch, exactly one) for `classes` outputs.
 std::string model_spec(const Config& config, int64_t classes);
 

@@ -307,16 +307,7 @@ void TrainContext::log_test(int64_t epoch, const EpochTotals& totals, const Clas
   const std::vector<tracker::MetricRow> rows = {{"test_loss", epoch, std::nullopt, totals.mean_loss(), 0},
                                                 {"test_accuracy", epoch, std::nullopt, totals.accuracy(), 0}};
   store_->log_metrics(trial_id_, rows);
-  tracker::Evaluation evaluation;
-  evaluation.split = "test";
-  evaluation.accuracy = report.accuracy;
-  evaluation.loss = totals.mean_loss();
-  for (const ClassMetrics& c : report.classes)
-    evaluation.classes.push_back({c.name, c.precision, c.recall, c.f1, c.support});
-  evaluation.macro = {report.macro.precision, report.macro.recall, report.macro.f1};
-  evaluation.weighted = {report.weighted.precision, report.weighted.recall, report.weighted.f1};
-  evaluation.confusion = report.confusion;
-  store_->log_evaluation(trial_id_, evaluation);
+  store_->log_evaluation(trial_id_, to_evaluation("test", report));
 }
 
 void TrainContext::finish(TrainResult& result, Model& model, Optimizer& optimizer, Callbacks& callbacks,

@@ -206,7 +206,7 @@ std::optional<Claim> Store::claim_trial(const NewTrial& trial, bool retry_failed
   return write([&]() -> std::optional<Claim> {
     const double now = now_seconds();
     sqlite::Statement find(db_.get(), R"sql(
-SELECT id, status, host, pid, pid_started, heartbeat_at, checkpoint_path FROM trials
+SELECT id, status, host, pid, pid_started, heartbeat_at, checkpoint_path, error FROM trials
 WHERE experiment_id = ? AND param_hash = ? ORDER BY id DESC LIMIT 1)sql");
     if (!find.bind_all(trial.experiment_id, hash).step()) {
       const int64_t id = insert_trial(db_.get(), trial, owner, now);
@@ -215,7 +215,11 @@ WHERE experiment_id = ? AND param_hash = ? ORDER BY id DESC LIMIT 1)sql");
     }
     const int64_t id = find.column_int(0);
     const TrialStatus status = parse_status(find.column_text(1));
-    bool take = status == TrialStatus::failed && retry_failed;
+    // A trial whose process died (reaped) was interrupted, not failed by its own
+    // error: it is resumed without being asked; real failures only with retry_failed.
+    const auto error = find.column_optional_text(7);
+    const bool interrupted = error && error->starts_with(liveness::kReapedPrefix);
+    bool take = status == TrialStatus::failed && (retry_failed || interrupted);
     std::optional<std::string> reason;
     if (status == TrialStatus::running) {
       const liveness::Owner previous{find.column_text(2), find.column_int(3), find.column_optional_int(4),

@@ -77,7 +77,8 @@ class Store {
   int64_t start_trial(const NewTrial& trial);
   // For the grid, in one IMMEDIATE transaction: a new running trial when none has
   // these parameters; the existing one, running again under this process, when it
-  // failed (and retry_failed) or is running but its process is dead; otherwise
+  // failed by its own error (and retry_failed), or its process died (running with
+  // a dead process, or already reaped as failed for that); otherwise
   // nothing (another process runs it, or it finished). Of several processes
   // claiming one parameter set at once, exactly one gets it.
   std::optional<Claim> claim_trial(const NewTrial& trial, bool retry_failed);

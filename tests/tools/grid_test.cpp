@@ -1,0 +1,128 @@
+// `stride grid` end to end on a synthetic dataset: every point runs once, a
+// grid killed mid-way and rerun completes with every trial exactly once, and
+// two ranks sharing one grid never run the same trial.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "stride/tracker/store.h"
+#include "synthetic_dataset.h"
+#include "temp_dir.h"
+
+extern char** environ;
+
+namespace stride::tools {
+namespace {
+
+class GridTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_synthetic_dataset(dir_ / "data", {.train = 1024, .val = 128, .test = 128, .height = 16, .width = 16});
+    std::ofstream config(dir_ / "grid.ini");
+    config << "[experiment]\nname = g\nseed = 2\n[data]\ndir = " << (dir_ / "data").string()
+           << "\nbatch_size = 32\nworkers = 1\n[model]\nlayers = conv(8,3) relu maxpool(2) flatten dense(4)\n"
+              "[train]\nepochs = 3\nthreads = 1\ncheckpoint_dir = "
+           << (dir_ / "ckpt").string()
+           << "\n[grid]\ntrain.lr = 0.001, 0.003, 0.01\ndata.batch_size = 16, 32\n";
+  }
+
+  pid_t start(std::vector<std::string> prefix, const std::string& log) const {
+    std::vector<std::string> args = std::move(prefix);
+    for (const char* a : {"grid", "--config"}) args.emplace_back(a);
+    args.push_back((dir_ / "grid.ini").string());
+    args.insert(args.end(), {"--db", (dir_ / "store.db").string(), "--no-progress"});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    const std::string path = (dir_ / log).string();
+    posix_spawn_file_actions_addopen(&actions, 1, path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    pid_t pid = 0;
+    EXPECT_EQ(0, posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ));
+    posix_spawn_file_actions_destroy(&actions);
+    return pid;
+  }
+
+  static int finish(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  std::vector<tracker::TrialRecord> trials() const {
+    auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);
+    return store.trials();
+  }
+
+  // Each of the 6 points exactly once, all completed, each with its 3 epochs.
+  void expect_complete_grid() const {
+    const auto all = trials();
+    ASSERT_EQ(all.size(), 6u);
+    std::set<std::string> hashes;
+    for (const auto& t : all) {
+      hashes.insert(t.param_hash);
+      EXPECT_EQ(t.status, tracker::TrialStatus::completed) << "trial " << t.id;
+      EXPECT_EQ(t.epochs, 3) << "trial " << t.id;
+    }
+    EXPECT_EQ(hashes.size(), 6u);
+    auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);
+    for (const auto& t : all) {
+      const std::vector<int64_t> ids = {t.id};
+      const std::vector<std::string> names = {"val_loss"};
+      const auto series = store.metric_series(ids, names);
+      ASSERT_EQ(series.size(), 1u);
+      EXPECT_EQ(series[0].points.size(), 3u) << "trial " << t.id << ": missing or duplicate epochs";
+    }
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(GridTest, KilledGridRerunCompletesEveryTrialOnce) {
+  const pid_t first = start({STRIDE_BINARY}, "first.log");
+  // Kill it once the third trial has started.
+  bool killed = false;
+  for (int i = 0; i < 12000 && !killed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    try {
+      if (std::filesystem::exists(dir_ / "store.db") && trials().size() >= 3) {
+        kill(first, SIGKILL);
+        killed = true;
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  ASSERT_TRUE(killed);
+  finish(first);
+  ASSERT_EQ(0, finish(start({STRIDE_BINARY}, "second.log")));
+  expect_complete_grid();
+  // Rerunning a finished grid runs nothing new.
+  ASSERT_EQ(0, finish(start({STRIDE_BINARY}, "third.log")));
+  EXPECT_EQ(trials().size(), 6u);
+}
+
+#ifdef STRIDE_MPIEXEC
+TEST_F(GridTest, TwoRanksShareTheGridWithoutOverlap) {
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  ASSERT_EQ(0, finish(start({STRIDE_MPIEXEC, "-np", "2", "--oversubscribe", STRIDE_BINARY}, "mpi.log")));
+  expect_complete_grid();
+  // Both ranks took trials: the pids recorded differ.
+  std::set<int64_t> pids;
+  for (const auto& t : trials()) pids.insert(t.pid);
+  EXPECT_EQ(pids.size(), 2u);
+}
+#endif
+
+}  // namespace
+}  // namespace stride::tools

@@ -8,7 +8,11 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <signal.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <fstream>
 #include <map>
 
@@ -96,6 +100,73 @@ TEST(MpiTrain, TwoRanksFollowOneRankWithTheGlobalBatch) {
     for (int64_t k = 0; k < pa[i]->value.elements(); ++k)
       worst = std::max(worst, static_cast<double>(std::abs(pa[i]->value.f32()[k] - pb[i]->value.f32()[k])));
   EXPECT_LT(worst, 1e-4) << "largest parameter difference";
+}
+
+// The pid of the rank `rank` process whose command line mentions `marker`.
+pid_t find_rank(const std::string& marker, int rank) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmdline(entry.path() / "cmdline"), environment(entry.path() / "environ");
+    const std::string command((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    const std::string env((std::istreambuf_iterator<char>(environment)), std::istreambuf_iterator<char>());
+    if (command.find(marker) == std::string::npos || command.find("mpirun") != std::string::npos) continue;
+    if (env.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + std::string(1, '\0')) != std::string::npos)
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return 0;
+}
+
+TEST(MpiTrain, KilledRankEndsTheJobAndResumeCompletesIt) {
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  testing::TempDir dir;
+  testing::write_synthetic_dataset(dir / "data", {.train = 4096, .val = 256, .test = 256, .height = 28, .width = 28});
+  {
+    std::ofstream config(dir / "run.ini");
+    config << "[experiment]\nname = dp\nseed = 11\n[data]\ndir = " << (dir / "data").string()
+           << "\nbatch_size = 16\nworkers = 1\n[model]\nlayers = conv(16,3) relu maxpool(2) conv(16,3) relu flatten "
+              "dense(32) relu dense(4)\n[train]\nepochs = 4\nlr = 0.001\nthreads = 1\ncollective_timeout = 20\n"
+              "checkpoint_dir = "
+           << (dir / "ckpt").string() << "\n";
+  }
+  const std::string db = (dir / "store.db").string();
+  std::vector<std::string> job = {STRIDE_MPIEXEC, "-np", "2", "--oversubscribe", STRIDE_BINARY, "train", "--config",
+                                  (dir / "run.ini").string(), "--db", db, "--no-progress"};
+  std::vector<char*> argv;
+  for (auto& a : job) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t launcher = 0;
+  ASSERT_EQ(0, posix_spawnp(&launcher, argv[0], nullptr, nullptr, argv.data(), environ));
+
+  // Once epoch 1 is in the store, kill rank 1 in the middle of epoch 2.
+  pid_t victim = 0;
+  for (int i = 0; i < 12000 && victim == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    try {
+      if (std::filesystem::exists(db) && epoch_metrics(db).count({0, "val_loss"})) victim = find_rank(db, 1);
+    } catch (const std::exception&) {
+    }
+  }
+  ASSERT_NE(victim, 0) << "rank 1 never finished an epoch";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto killed_at = std::chrono::steady_clock::now();
+  kill(victim, SIGKILL);
+  int status = 0;
+  waitpid(launcher, &status, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  EXPECT_LT(seconds, 60.0) << "the job outlived its dead rank";
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the job reported success";
+
+  job.push_back("--resume");
+  ASSERT_EQ(0, run(job));
+  const auto metrics = epoch_metrics(db);
+  for (int64_t epoch = 0; epoch < 4; ++epoch) EXPECT_TRUE(metrics.count({epoch, "val_loss"})) << "epoch " << epoch;
+  auto store = tracker::Store::open(db, tracker::Access::read_only);
+  EXPECT_EQ(store.trial(1).status, tracker::TrialStatus::completed);
+  const std::vector<int64_t> ids = {1};
+  const std::vector<std::string> names = {"train_loss"};
+  EXPECT_EQ(store.metric_series(ids, names).at(0).points.size(), 4u) << "lost or duplicated epochs";
 }
 
 }  // namespace

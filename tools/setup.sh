@@ -9,6 +9,7 @@ set -euo pipefail
 build_packages=(
   build-essential cmake pkg-config git
   libdnnl-dev                      # oneDNN: CPU kernels
+  ocl-icd-opencl-dev opencl-c-headers  # Debian's oneDNN CMake config requires OpenCL
   libopenmpi-dev openmpi-bin       # MPI: ranks, CPU all-reduce, NCCL bootstrap
   libhdf5-dev                      # shards and checkpoints
   libsqlite3-dev sqlite3           # experiment store

@@ -23,18 +23,15 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add "$ns_a" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$ns_b"
-ip link add "va$tag" type veth peer name "vb$tag"
-ip link set "va$tag" netns "$ns_a"
-ip link set "vb$tag" netns "$ns_b"
-ip -n "$ns_a" addr add 10.77.0.1/24 dev "va$tag"
-ip -n "$ns_b" addr add 10.77.0.2/24 dev "vb$tag"
-for ns in "$ns_a" "$ns_b"; do
-  ip -n "$ns" link set lo up
-done
-ip -n "$ns_a" link set "va$tag" up
-ip -n "$ns_b" link set "vb$tag" up
+make_hosts() {
+  ip netns add "$ns_a" && ip netns add "$ns_b" &&
+    ip link add "va$tag" type veth peer name "vb$tag" &&
+    ip link set "va$tag" netns "$ns_a" && ip link set "vb$tag" netns "$ns_b" &&
+    ip -n "$ns_a" addr add 10.77.0.1/24 dev "va$tag" && ip -n "$ns_b" addr add 10.77.0.2/24 dev "vb$tag" &&
+    ip -n "$ns_a" link set lo up && ip -n "$ns_b" link set lo up &&
+    ip -n "$ns_a" link set "va$tag" up && ip -n "$ns_b" link set "vb$tag" up
+}
+make_hosts 2>"$work/ip.log" || skip "cannot make network namespaces here: $(head -1 "$work/ip.log")"
 
 # The launch agent mpirun uses instead of ssh: agent HOST COMMAND...
 cat > "$work/agent.sh" <<AGENT

@@ -2,10 +2,7 @@
 // grid killed mid-way and rerun completes with every trial exactly once, and
 // two ranks sharing one grid never run the same trial.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -15,9 +12,8 @@
 
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
+#include "process.h"
 #include "temp_dir.h"
-
-extern char** environ;
 
 namespace stride::tools {
 namespace {
@@ -39,25 +35,10 @@ class GridTest : public ::testing::Test {
     for (const char* a : {"grid", "--config"}) args.emplace_back(a);
     args.push_back((dir_ / "grid.ini").string());
     args.insert(args.end(), {"--db", (dir_ / "store.db").string(), "--no-progress"});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    const std::string path = (dir_ / log).string();
-    posix_spawn_file_actions_addopen(&actions, 1, path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    pid_t pid = 0;
-    EXPECT_EQ(0, posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ));
-    posix_spawn_file_actions_destroy(&actions);
-    return pid;
+    return testing::spawn_process(std::move(args), dir_ / log);
   }
 
-  static int finish(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
+  static int finish(pid_t pid) { return testing::wait_exit(pid); }
 
   std::vector<tracker::TrialRecord> trials() const {
     auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);

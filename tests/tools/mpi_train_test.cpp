@@ -4,8 +4,6 @@
 // gradient sums differs). Rank equality of the replicas is checked by the
 // trainer itself after every epoch (a mismatch fails the job).
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <signal.h>
@@ -20,23 +18,13 @@
 #include "stride/core/checkpoint.h"
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
+#include "process.h"
 #include "temp_dir.h"
-
-extern char** environ;
 
 namespace stride::tools {
 namespace {
 
-int run(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int run(std::vector<std::string> args) { return testing::run_process(std::move(args)); }
 
 std::map<std::pair<int64_t, std::string>, double> epoch_metrics(const std::filesystem::path& db) {
   auto store = tracker::Store::open(db, tracker::Access::read_only);
@@ -133,11 +121,8 @@ TEST(MpiTrain, KilledRankEndsTheJobAndResumeCompletesIt) {
   const std::string db = (dir / "store.db").string();
   std::vector<std::string> job = {STRIDE_MPIEXEC, "-np", "2", "--oversubscribe", STRIDE_BINARY, "train", "--config",
                                   (dir / "run.ini").string(), "--db", db, "--no-progress"};
-  std::vector<char*> argv;
-  for (auto& a : job) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t launcher = 0;
-  ASSERT_EQ(0, posix_spawnp(&launcher, argv[0], nullptr, nullptr, argv.data(), environ));
+  const pid_t launcher = testing::spawn_process(job);
+  ASSERT_GT(launcher, 0);
 
   // Once epoch 1 is in the store, kill rank 1 in the middle of epoch 2.
   pid_t victim = 0;
@@ -152,11 +137,10 @@ TEST(MpiTrain, KilledRankEndsTheJobAndResumeCompletesIt) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto killed_at = std::chrono::steady_clock::now();
   kill(victim, SIGKILL);
-  int status = 0;
-  waitpid(launcher, &status, 0);
+  const int code = testing::wait_exit(launcher);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
   EXPECT_LT(seconds, 60.0) << "the job outlived its dead rank";
-  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the job reported success";
+  EXPECT_NE(code, 0) << "the job reported success";
 
   job.push_back("--resume");
   ASSERT_EQ(0, run(job));

@@ -2,11 +2,7 @@
 // again with --resume gives, epoch for epoch, the metrics of the run never
 // interrupted — bitwise on one thread — with no missing or duplicate rows.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
@@ -15,32 +11,14 @@
 
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
+#include "process.h"
 #include "temp_dir.h"
-
-extern char** environ;
 
 namespace stride::tools {
 namespace {
 
-pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  EXPECT_EQ(0, posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ));
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+using testing::spawn_process;
+using testing::wait_exit;
 
 // (epoch, name) -> value for the metrics that do not depend on timing.
 std::map<std::pair<int64_t, std::string>, double> metrics_of(const std::filesystem::path& db, int64_t trial,
@@ -79,10 +57,10 @@ TEST(Resume, KilledRunResumesToTheSameMetrics) {
     return args;
   };
 
-  ASSERT_EQ(0, wait_exit(spawn(with_db("whole.db", false), dir / "whole.log")));
+  ASSERT_EQ(0, wait_exit(spawn_process(with_db("whole.db", false), dir / "whole.log")));
 
   // Kill the second run once two epochs are in the store.
-  const pid_t victim = spawn(with_db("killed.db", false), dir / "killed.log");
+  const pid_t victim = spawn_process(with_db("killed.db", false), dir / "killed.log");
   bool killed = false;
   for (int i = 0; i < 6000 && !killed; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -100,7 +78,7 @@ TEST(Resume, KilledRunResumesToTheSameMetrics) {
   }
   ASSERT_TRUE(killed) << "the run never reached epoch 2";
   wait_exit(victim);
-  ASSERT_EQ(0, wait_exit(spawn(with_db("killed.db", true), dir / "resumed.log")));
+  ASSERT_EQ(0, wait_exit(spawn_process(with_db("killed.db", true), dir / "resumed.log")));
   {
     std::ifstream log(dir / "resumed.log");
     const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());

@@ -42,8 +42,12 @@ void print_usage(std::FILE* out) {
 // On a busy machine a training step then runs ten times slower. libgomp reads
 // OMP_WAIT_POLICY once, when it loads, so the only way to choose it for
 // ourselves is to set it and start again; an explicit setting is respected.
-void prefer_passive_openmp_threads(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+// Only the commands that compute pay for the second start.
+void prefer_passive_openmp_threads(int argc, char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || argc < 2) return;
+  const std::string_view command = argv[1];
+  if (command != "train" && command != "grid" && command != "eval" && command != "predict" && command != "bench")
+    return;
   setenv("OMP_WAIT_POLICY", "passive", 1);
   execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
 }
@@ -51,7 +55,7 @@ void prefer_passive_openmp_threads(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  prefer_passive_openmp_threads(argv);
+  prefer_passive_openmp_threads(argc, argv);
   stride::init_logging();
   if (argc < 2) {
     print_usage(stderr);

@@ -17,6 +17,7 @@
 #include "stride/common/error.h"
 #include "stride/common/log.h"
 #include "stride/common/strings.h"
+#include "stride/distributed/communicator.h"
 #include "stride/tracker/report.h"
 #include "stride/tracker/store.h"
 
@@ -112,50 +113,78 @@ int run_grid(const Args& args) {
       ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
       ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store (SQLite)")
       ("retry-failed", po::bool_switch(), "run again the trials that failed")
-      ("ranks-per-trial", po::value(&ranks_per_trial)->default_value(1), "ranks training each trial")
+      ("ranks-per-trial", po::value(&ranks_per_trial)->default_value(1),
+       "ranks training each trial data-parallel (under mpirun; must divide the ranks)")
       ("no-progress", po::bool_switch(), "plain log lines instead of progress bars");
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   const Config base = Config::load(config_path, overrides);
   if (base.grid().empty()) fail<ConfigError>("{}: has no [grid] section to sweep", config_path);
-  if (ranks_per_trial != 1)
-    fail<ConfigError>("--ranks-per-trial {}: this build trains each grid trial on one rank", ranks_per_trial);
+  if (ranks_per_trial < 1) fail<ConfigError>("--ranks-per-trial {}: must be at least 1", ranks_per_trial);
   const std::string experiment = base.text("experiment.name");
   const PrunerConfig pruner = pruner_config(base);
   const std::vector<Config> points = grid_points(base);
-  // Ranks are independent here: each claims whole trials from the store.
-  const int rank = env_int("OMPI_COMM_WORLD_RANK", env_int("PMI_RANK", 0));
-  init_logging(0);
-  if (rank == 0) spdlog::info("grid of {} trials for experiment '{}'", points.size(), experiment);
 
-  for (size_t i = 0; i < points.size(); ++i) {
-    std::optional<tracker::Claim> claim;
-    {
+  // With one rank per trial, ranks are independent: each claims whole trials
+  // from the store. With K, the job splits into groups of K ranks; a group's
+  // leader claims a trial and the group trains it data-parallel.
+  std::unique_ptr<Communicator> world, group;
+  int rank = env_int("OMPI_COMM_WORLD_RANK", env_int("PMI_RANK", 0));
+  if (ranks_per_trial > 1) {
+    CommunicatorOptions options = communicator_options_from_env();
+    options.timeout_s = base.real("train.collective_timeout");
+    world = make_communicator(CommunicatorKind::automatic, options);
+    if (world->size() % ranks_per_trial != 0)
+      fail<ConfigError>("--ranks-per-trial {}: does not divide the {} ranks of the job", ranks_per_trial,
+                        world->size());
+    rank = world->rank();
+    group = world->split(static_cast<int>(rank / ranks_per_trial));
+  }
+  const bool claims = !group || group->rank() == 0;
+  init_logging(claims ? 0 : 1);
+  if (rank == 0)
+    spdlog::info("grid of {} trials for experiment '{}'{}", points.size(), experiment,
+                 group ? fmt::format(", {} ranks per trial", ranks_per_trial) : "");
+
+  size_t next_point = 0;
+  for (;;) {
+    int64_t claimed[2] = {-1, 0};  // grid point, trial id
+    for (; claims && next_point < points.size(); ++next_point) {
       auto store = tracker::Store::open(db);
       tracker::NewTrial trial;
       trial.experiment_id = store.ensure_experiment(experiment);
-      trial.params = points[i].params();
-      trial.device = points[i].text("train.device");
-      trial.config_text = points[i].to_ini();
-      claim = store.claim_trial(trial, (*vm)["retry-failed"].as<bool>());
+      trial.params = points[next_point].params();
+      trial.world_size = ranks_per_trial;
+      trial.device = points[next_point].text("train.device");
+      trial.config_text = points[next_point].to_ini();
+      if (const auto claim = store.claim_trial(trial, (*vm)["retry-failed"].as<bool>())) {
+        claimed[0] = static_cast<int64_t>(next_point++);
+        claimed[1] = claim->trial_id;
+        spdlog::info("[rank {}] grid point {}/{}: trial {}{}", rank, claimed[0] + 1, points.size(), claim->trial_id,
+                     claim->reclaimed ? " (resumed)" : "");
+        break;
+      }
     }
-    if (!claim) continue;
-    spdlog::info("[rank {}] grid point {}/{}: trial {}{}", rank, i + 1, points.size(), claim->trial_id,
-                 claim->reclaimed ? " (resumed)" : "");
+    if (group) group->broadcast_bytes(claimed, sizeof claimed, 0);
+    if (claimed[0] < 0) break;
     TrainRequest request;
-    request.config = points[i];
+    request.config = points[static_cast<size_t>(claimed[0])];
     request.db_path = db;
-    request.trial_id = claim->trial_id;
+    request.trial_id = claimed[1];
+    request.communicator = group.get();
     request.progress_on_terminal = !(*vm)["no-progress"].as<bool>();
     request.prune = make_pruner(pruner, db, experiment);
     request.prune_metric = pruner.metric;
     try {
       const TrainResult result = train(request);
-      spdlog::info("[rank {}] trial {} {} after {} epochs", rank, result.trial_id,
-                   tracker::status_name(result.status), result.epochs);
+      if (claims)
+        spdlog::info("[rank {}] trial {} {} after {} epochs", rank, result.trial_id,
+                     tracker::status_name(result.status), result.epochs);
     } catch (const Error& e) {
-      // The trial is marked failed by the trainer; the grid goes on.
-      spdlog::error("[rank {}] trial {} failed: {}", rank, claim->trial_id, e.what());
+      // Alone, a rank marks the trial failed (the trainer did) and goes on; in
+      // a group, the others are waiting in a collective: end the job.
+      if (group) group->abort(fmt::format("rank {}: trial {}: {}", rank, claimed[1], e.what()));
+      spdlog::error("[rank {}] trial {} failed: {}", rank, claimed[1], e.what());
     }
   }
   if (rank != 0) return 0;

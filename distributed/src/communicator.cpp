@@ -27,6 +27,11 @@ class LocalCommunicator final : public Communicator {
   explicit LocalCommunicator(const CommunicatorOptions& options) : Communicator(options.timeout_s) {}
 
   std::string name() const override { return "local (1 rank)"; }
+  std::unique_ptr<Communicator> split(int /*color*/) override {
+    CommunicatorOptions options;
+    options.timeout_s = timeout_s_;
+    return std::make_unique<LocalCommunicator>(options);
+  }
   int rank() const override { return 0; }
   int size() const override { return 1; }
   int local_rank() const override { return 0; }

@@ -22,7 +22,31 @@ MpiCommunicator::MpiCommunicator(const CommunicatorOptions& options)
     : Communicator(options.timeout_s),
       session_(MpiSession::acquire()),
       uncaught_at_construction_(std::uncaught_exceptions()) {
-  STRIDE_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm_));
+  MPI_Comm comm = MPI_COMM_NULL;
+  STRIDE_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &comm));
+  init_from(comm);
+}
+
+MpiCommunicator::MpiCommunicator(const CommunicatorOptions& options, MPI_Comm parent, int color)
+    : Communicator(options.timeout_s),
+      session_(MpiSession::acquire()),
+      uncaught_at_construction_(std::uncaught_exceptions()) {
+  int parent_rank = 0;
+  STRIDE_MPI_CHECK(MPI_Comm_rank(parent, &parent_rank));
+  MPI_Comm comm = MPI_COMM_NULL;
+  STRIDE_MPI_CHECK(MPI_Comm_split(parent, color, parent_rank, &comm));
+  init_from(comm);
+}
+
+std::unique_ptr<Communicator> MpiCommunicator::split(int color) {
+  check_usable();
+  CommunicatorOptions options;
+  options.timeout_s = timeout_s_;
+  return std::make_unique<MpiCommunicator>(options, comm_, color);
+}
+
+void MpiCommunicator::init_from(MPI_Comm comm) {
+  comm_ = comm;
   STRIDE_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
   STRIDE_MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   STRIDE_MPI_CHECK(MPI_Comm_size(comm_, &size_));

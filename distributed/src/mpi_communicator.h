@@ -18,6 +18,8 @@ namespace stride::detail {
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(const CommunicatorOptions& options);
+  // The ranks of parent with this color (MPI_Comm_split, collective over parent).
+  MpiCommunicator(const CommunicatorOptions& options, MPI_Comm parent, int color);
   // Aborts the job when failed() or when destroyed by an exception leaving the
   // scope (a rank that quits alone would leave the others waiting).
   ~MpiCommunicator() override;
@@ -28,6 +30,7 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   Device device() const override { return Device::cpu; }
 
+  std::unique_ptr<Communicator> split(int color) override;
   void barrier() override;
   void broadcast(float* data, size_t count, int root) override;
   void broadcast_bytes(void* data, size_t bytes, int root) override;
@@ -58,6 +61,7 @@ class MpiCommunicator final : public Communicator {
   // Waits for request (one collective started as seq) under the watchdog.
   void wait_request(MPI_Request& request, int64_t seq, const char* what, size_t bytes);
   void check_usable() const;
+  void init_from(MPI_Comm comm);
 
   std::shared_ptr<MpiSession> session_;
   MPI_Comm comm_ = MPI_COMM_NULL;

@@ -40,6 +40,9 @@ using NcclComm = UniqueHandle<ncclComm_t, NcclCommTraits>;
 class NcclCommunicator final : public Communicator {
  public:
   explicit NcclCommunicator(const CommunicatorOptions& options);
+  // The ranks of parent with this color; node_rank (the rank on the node in the
+  // parent) picks the GPU, so groups sharing a node use different GPUs.
+  NcclCommunicator(const CommunicatorOptions& options, MPI_Comm parent, int color, int node_rank);
   ~NcclCommunicator() override;
 
   std::string name() const override {
@@ -50,6 +53,12 @@ class NcclCommunicator final : public Communicator {
   int local_rank() const override { return mpi_.local_rank(); }
   Device device() const override { return Device::cuda; }
 
+  std::unique_ptr<Communicator> split(int color) override {
+    CommunicatorOptions options;
+    options.timeout_s = timeout_s_;
+    options.cuda_compute_stream = compute_;
+    return std::make_unique<NcclCommunicator>(options, mpi_.comm(), color, mpi_.local_rank());
+  }
   void barrier() override { mpi_.barrier(); }
   void broadcast(float* data, size_t count, int root) override;
   void broadcast_bytes(void* data, size_t bytes, int root) override { mpi_.broadcast_bytes(data, bytes, root); }
@@ -71,6 +80,7 @@ class NcclCommunicator final : public Communicator {
     bool busy = false;
   };
 
+  void init(int node_rank);
   Slot& begin(const char* what, size_t bytes);
   void finish(Slot& slot);
   [[noreturn]] void fail_collective(const std::string& message);
@@ -91,12 +101,24 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
       mpi_(options),
       compute_(static_cast<cudaStream_t>(options.cuda_compute_stream)),
       uncaught_at_construction_(std::uncaught_exceptions()) {
+  init(mpi_.local_rank());
+}
+
+NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options, MPI_Comm parent, int color, int node_rank)
+    : Communicator(options.timeout_s),
+      mpi_(options, parent, color),
+      compute_(static_cast<cudaStream_t>(options.cuda_compute_stream)),
+      uncaught_at_construction_(std::uncaught_exceptions()) {
+  init(node_rank);
+}
+
+void NcclCommunicator::init(int node_rank) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     cudaGetLastError();
     fail<NcclError>("rank {}: no GPU visible for the nccl communicator", mpi_.rank());
   }
-  device_ = mpi_.local_rank() % devices;
+  device_ = node_rank % devices;
   STRIDE_CUDA_CHECK(cudaSetDevice(device_));
   ncclUniqueId id{};
   if (mpi_.rank() == 0) STRIDE_NCCL_CHECK(ncclGetUniqueId(&id));

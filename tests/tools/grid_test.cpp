@@ -30,11 +30,12 @@ class GridTest : public ::testing::Test {
            << "\n[grid]\ntrain.lr = 0.001, 0.003, 0.01\ndata.batch_size = 16, 32\n";
   }
 
-  pid_t start(std::vector<std::string> prefix, const std::string& log) const {
+  pid_t start(std::vector<std::string> prefix, const std::string& log, std::vector<std::string> extra = {}) const {
     std::vector<std::string> args = std::move(prefix);
     for (const char* a : {"grid", "--config"}) args.emplace_back(a);
     args.push_back((dir_ / "grid.ini").string());
     args.insert(args.end(), {"--db", (dir_ / "store.db").string(), "--no-progress"});
+    args.insert(args.end(), extra.begin(), extra.end());
     return testing::spawn_process(std::move(args), dir_ / log);
   }
 
@@ -102,6 +103,21 @@ TEST_F(GridTest, TwoRanksShareTheGridWithoutOverlap) {
   std::set<int64_t> pids;
   for (const auto& t : trials()) pids.insert(t.pid);
   EXPECT_EQ(pids.size(), 2u);
+}
+
+TEST_F(GridTest, TwoGroupsOfTwoRanksTrainTrialsDataParallel) {
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  const pid_t job =
+      start({STRIDE_MPIEXEC, "-np", "4", "--oversubscribe", STRIDE_BINARY}, "groups.log", {"--ranks-per-trial", "2"});
+  ASSERT_EQ(0, finish(job)) << "see " << (dir_ / "groups.log");
+  expect_complete_grid();
+  std::set<int64_t> leaders;
+  for (const auto& t : trials()) {
+    EXPECT_EQ(t.world_size, 2) << "trial " << t.id;
+    leaders.insert(t.pid);
+  }
+  EXPECT_EQ(leaders.size(), 2u) << "both groups should have taken trials";
 }
 #endif
 

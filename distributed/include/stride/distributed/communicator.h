@@ -108,6 +108,10 @@ class Communicator {
   // Every rank's value, indexed by rank.
   virtual std::vector<int64_t> all_gather(int64_t value) = 0;
 
+  // Collective over every rank: ranks with the same color form a new
+  // communicator of the same kind (ranks ordered as here), with this one's
+  // timeout. For groups of ranks that each run their own job (grid trials).
+  virtual std::unique_ptr<Communicator> split(int color) = 0;
   // Ends the job on every rank with reason printed on one line. Local: throws
   // MpiError(reason) (there is no one else to stop).
   [[noreturn]] virtual void abort(const std::string& reason) = 0;

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "run/pruners.h"
+#include "run/train_context.h"
 #include "run/trainer.h"
 #include "stride/common/error.h"
 #include "stride/common/log.h"
@@ -153,7 +154,7 @@ int run_grid(const Args& args) {
       auto store = tracker::Store::open(db);
       tracker::NewTrial trial;
       trial.experiment_id = store.ensure_experiment(experiment);
-      trial.params = points[next_point].params();
+      trial.params = trial_params(points[next_point], static_cast<int>(ranks_per_trial));
       trial.world_size = ranks_per_trial;
       trial.device = points[next_point].text("train.device");
       trial.config_text = points[next_point].to_ini();

@@ -41,6 +41,13 @@ OptimizerConfig optimizer_config(const Config& config) {
   return o;
 }
 
+tracker::Params trial_params(const Config& config, int world) {
+  tracker::Params params = config.params();
+  params["data.global_batch_size"] = static_cast<int64_t>(config.integer("data.batch_size") * world);
+  if (config.text("train.lr_scaling") == "linear") params["train.scaled_lr"] = config.real("train.lr") * world;
+  return params;
+}
+
 ScheduleConfig schedule_config(const Config& config, int64_t epochs, int64_t steps_per_epoch, int world) {
   ScheduleConfig s;
   s.kind = config.text("train.schedule");
@@ -145,7 +152,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   const Config& config = request_.config;
   tracker::NewTrial trial;
   trial.experiment_id = experiment_id_;
-  trial.params = config.params();
+  trial.params = trial_params(config, replica_.world);
   trial.world_size = replica_.world;
   trial.device = config.text("train.device");
   trial.config_text = config.to_ini();

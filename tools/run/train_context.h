@@ -34,6 +34,9 @@ using EpochTotals = EvalTotals;
 
 data::AugmentOptions augment_options(const Config& config);
 OptimizerConfig optimizer_config(const Config& config);
+// The trial's hyperparameters: the config's, plus what the job size makes of
+// them (global batch; the learning rate after linear scaling).
+tracker::Params trial_params(const Config& config, int world);
 // lr is scaled by the number of ranks when train.lr_scaling = linear.
 ScheduleConfig schedule_config(const Config& config, int64_t epochs, int64_t steps_per_epoch, int world);
 

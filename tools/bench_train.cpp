@@ -1,10 +1,17 @@
 // `stride bench train`: training-step throughput of a config's model on
-// synthetic in-memory batches (forward, loss, backward, optimizer update),
-// so the figure is the compute of a step and comparable with a peer framework
-// running the same model, batch and thread count. Per thread count given.
+// synthetic in-memory batches (forward, loss, backward, gradient all-reduce
+// when there are several ranks, optimizer update), so the figure is the
+// compute of a step and comparable with a peer framework running the same
+// model, batch and thread count. Per thread count; with --ranks, per rank
+// count too (each count is a `mpirun -np N` of this command).
 #include <fmt/format.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
 
+#include <array>
 #include <chrono>
+#include <cstdio>
+#include <memory>
 #include <random>
 
 #include "bench.h"
@@ -16,19 +23,23 @@
 #include "stride/common/table.h"
 #include "stride/core/layer.h"
 #include "stride/core/loss.h"
+#include "stride/distributed/communicator.h"
+#include "stride/distributed/grad_sync.h"
 
 namespace stride::tools {
 
 namespace {
 
 struct Measurement {
+  int ranks;
   int threads;
-  double images_per_s;
+  double images_per_s;  // all ranks together
   double step_ms;
+  double exposed_communication;  // share of the step spent waiting for gradients after backward
 };
 
-Measurement measure(const Config& config, const Shape& input, int64_t classes, int64_t batch, int threads,
-                    int64_t warmup, int64_t steps) {
+Measurement measure(Communicator& comm, const Config& config, const Shape& input, int64_t classes, int64_t batch,
+                    int threads, int64_t warmup, int64_t steps) {
   auto backend = make_backend("cpu", threads);
   ModelConfig mc;
   mc.input = input;
@@ -39,8 +50,10 @@ Measurement measure(const Config& config, const Shape& input, int64_t classes, i
   Optimizer optimizer(optimizer_config(config), model);
   SoftmaxCrossEntropy loss;
   loss.reserve(*backend, batch, classes);
+  std::optional<GradientSync> sync;
+  if (comm.size() > 1) sync.emplace(comm, model);
 
-  std::mt19937 rng(7);
+  std::mt19937 rng(7 + static_cast<unsigned>(comm.rank()));
   std::normal_distribution<float> pixel;
   std::uniform_int_distribution<int32_t> label(0, static_cast<int32_t>(classes - 1));
   std::vector<float> images(static_cast<size_t>(input.with_batch(batch).elements()));
@@ -52,38 +65,69 @@ Measurement measure(const Config& config, const Shape& input, int64_t classes, i
   backend->copy_from_host(images.data(), x);
   backend->copy_from_host(labels.data(), y);
 
+  const int64_t global = batch * comm.size();
   Context ctx{*backend};
   auto step = [&](int64_t i) {
     ctx.step = static_cast<uint64_t>(i);
     const Tensor& logits = model.forward(ctx, x);
-    loss.compute(*backend, logits, y, 1.0f / static_cast<float>(batch));
-    model.backward(ctx, loss.dlogits());
+    loss.compute(*backend, logits, y, 1.0f / static_cast<float>(global));
+    if (sync) {
+      model.backward(ctx, loss.dlogits(), sync->hook());
+      sync->finish();
+    } else {
+      model.backward(ctx, loss.dlogits());
+    }
     optimizer.step(1e-4f);
   };
   for (int64_t i = 0; i < warmup; ++i) step(i);
   backend->synchronize();
+  comm.barrier();
+  const double waited_before = sync ? sync->stats().total_wait_s : 0.0;
   const auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) step(warmup + i);
   backend->synchronize();
+  comm.barrier();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return {threads, static_cast<double>(batch * steps) / seconds, 1e3 * seconds / static_cast<double>(steps)};
+  const double waited = sync ? sync->stats().total_wait_s - waited_before : 0.0;
+  return {comm.size(), threads, static_cast<double>(global * steps) / seconds,
+          1e3 * seconds / static_cast<double>(steps), waited / seconds};
+}
+
+// Runs this command again under `mpirun -np ranks` and reads its JSON rows.
+std::vector<Measurement> measure_with_ranks(int ranks, const Args& args) {
+  std::string command = fmt::format("mpirun -np {} --oversubscribe /proc/{}/exe bench train", ranks, getpid());
+  for (const std::string& a : args) command += " '" + a + "'";
+  command += " --format json --ranks 0";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) fail<Error>("cannot start: {}", command);
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (const size_t n = fread(buffer.data(), 1, buffer.size(), pipe.get())) output.append(buffer.data(), n);
+  if (pclose(pipe.release()) != 0) fail<Error>("'{}' failed", command);
+  std::vector<Measurement> rows;
+  for (const auto& row : nlohmann::json::parse(output))
+    rows.push_back({row.at("ranks").get<int>(), row.at("threads").get<int>(), row.at("images_per_s").get<double>(),
+                    row.at("step_ms").get<double>(), row.at("exposed_communication").get<double>()});
+  return rows;
 }
 
 }  // namespace
 
 int bench_train(const Args& args) {
   CommandLine command;
-  command.usage = "stride bench train --config FILE [--set k=v]... [--threads 1,2] [--steps N] [--format table|json]";
+  command.usage =
+      "stride bench train --config FILE [--set k=v]... [--threads 1,2] [--ranks 1,2] [--steps N] [--format table|json]";
   command.summary =
-      "Training images/s of the config's model (data.batch_size, train.optimizer) on synthetic batches of the\n"
-      "dataset's image shape, per CPU thread count.";
+      "Training images/s of the config's model (data.batch_size per rank, train.optimizer) on synthetic batches of\n"
+      "the given image shape, per CPU thread count and, with --ranks, per number of data-parallel ranks.";
   std::vector<std::string> overrides;
-  std::string config_path, threads_list, input_text, format;
+  std::string config_path, threads_list, ranks_list, input_text, format;
   int64_t steps = 200, warmup = 20, classes = 10;
   command.options.add_options()
       ("config,c", po::value(&config_path)->required(), "experiment config (INI)")
       ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
-      ("threads", po::value(&threads_list)->default_value("1,2"), "comma-separated CPU thread counts")
+      ("threads", po::value(&threads_list)->default_value("1,2"), "comma-separated CPU thread counts (per rank)")
+      ("ranks", po::value(&ranks_list)->default_value(""), "comma-separated rank counts, each run under mpirun")
       ("steps", po::value(&steps)->default_value(200), "timed steps")
       ("warmup", po::value(&warmup)->default_value(20), "untimed steps first")
       ("input", po::value(&input_text)->default_value("28x28x1"), "image shape HxWxC")
@@ -95,13 +139,38 @@ int bench_train(const Args& args) {
   const Shape input = parse_image_shape(input_text, "--input");
   const int64_t batch = config.integer("data.batch_size");
 
-  Table table({"model", "batch", "threads", "images_per_s", "step_ms"});
+  std::vector<Measurement> rows;
+  const bool launcher = !ranks_list.empty() && ranks_list != "0";
+  std::unique_ptr<Communicator> comm;
+  if (launcher) {
+    Args forwarded;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--ranks" || args[i] == "--format") {
+        ++i;
+        continue;
+      }
+      if (starts_with(args[i], "--ranks=") || starts_with(args[i], "--format=")) continue;
+      forwarded.push_back(args[i]);
+    }
+    for (const std::string& r : split(ranks_list, ',', true)) {
+      const auto more = measure_with_ranks(static_cast<int>(parse_int(r, "--ranks")), forwarded);
+      rows.insert(rows.end(), more.begin(), more.end());
+    }
+  } else {
+    comm = make_communicator(CommunicatorKind::automatic, communicator_options_from_env());
+    for (const std::string& t : split(threads_list, ',', true))
+      rows.push_back(measure(*comm, config, input, classes, batch, static_cast<int>(parse_int(t, "--threads")),
+                             warmup, steps));
+    if (comm->rank() != 0) return 0;
+  }
+
+  Table table({"model", "batch", "ranks", "threads", "images_per_s", "step_ms", "exposed_communication"});
   table.set_precision("images_per_s", 1);
   table.set_precision("step_ms", 3);
-  for (const std::string& t : split(threads_list, ',', true)) {
-    const auto m = measure(config, input, classes, batch, static_cast<int>(parse_int(t, "--threads")), warmup, steps);
-    table.add_row({config.text("experiment.name"), batch, int64_t{m.threads}, m.images_per_s, m.step_ms});
-  }
+  table.set_precision("exposed_communication", 3);
+  for (const Measurement& m : rows)
+    table.add_row({config.text("experiment.name"), batch, int64_t{m.ranks}, int64_t{m.threads}, m.images_per_s,
+                   m.step_ms, m.exposed_communication});
   fmt::print("{}", table.render(parse_table_format(format)));
   return 0;
 }

@@ -34,7 +34,7 @@ int run_prepare(const Args& args) {
       "becomes the validation split (and, for folder, the test split). An existing dataset at DIR is\n"
       "replaced only once the new one is complete.";
   data::PrepareOptions o;
-  std::string from, out, size;
+  std::string from, out, size, classes;
   int64_t seed = 0;
   // clang-format off
   command.options.add_options()
@@ -48,7 +48,8 @@ int run_prepare(const Args& args) {
       ("seed", po::value(&seed)->default_value(0), "seed of the stratified split")
       ("label", po::value(&o.label)->default_value("fine"), "cifar100: fine (100 classes) | coarse (20)")
       ("size", po::value(&size), "folder: resize every image to HxW (default: the first image's size)")
-      ("channels", po::value(&o.channels)->default_value(3), "folder: 1 (grey) | 3 (RGB)");
+      ("channels", po::value(&o.channels)->default_value(3), "folder: 1 (grey) | 3 (RGB)")
+      ("classes", po::value(&classes), "keep only these classes, comma-separated names or indices, renumbered in this order");
   // clang-format on
   command.hidden.add_options()("source", po::value(&o.source)->required(), "source kind");
   command.positional.add("source", 1);
@@ -56,6 +57,7 @@ int run_prepare(const Args& args) {
   if (!vm) return 0;
   if (seed < 0) fail<ConfigError>("--seed {}: must be >= 0", seed);
   o.seed = static_cast<uint64_t>(seed);
+  if (!classes.empty()) o.classes = split(classes, ',', true);
   o.from = from;
   o.out = out.empty() ? std::filesystem::path("data") / o.source : std::filesystem::path(out);
   if (!size.empty()) parse_size(size, o);

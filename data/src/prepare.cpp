@@ -14,6 +14,7 @@
 #include "stride/common/error.h"
 #include "stride/common/handle.h"
 #include "stride/common/rng.h"
+#include "stride/common/strings.h"
 #include "stride/data/importers.h"
 #include "stride/data/shard.h"
 
@@ -37,13 +38,69 @@ void check_options(const PrepareOptions& o) {
   if (o.out.empty()) fail<ConfigError>("--out is required");
 }
 
-ImportedSource import_source(const PrepareOptions& o) {
+// The images of some classes of a source, relabelled 0.. in the order chosen.
+class ClassSubset final : public ImageSource {
+ public:
+  ClassSubset(std::unique_ptr<ImageSource> base, const std::vector<int32_t>& classes) : base_(std::move(base)) {
+    std::vector<int32_t> relabel(256, -1);
+    for (size_t k = 0; k < classes.size(); ++k) relabel.at(static_cast<size_t>(classes[k])) = static_cast<int32_t>(k);
+    for (int64_t i = 0; i < base_->size(); ++i) {
+      const int32_t label = base_->label(i);
+      const int32_t mapped = label >= 0 && label < 256 ? relabel[static_cast<size_t>(label)] : -1;
+      if (mapped < 0) continue;
+      indices_.push_back(i);
+      labels_.push_back(mapped);
+    }
+  }
+  ImageShape shape() const override { return base_->shape(); }
+  int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
+  int32_t label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
+  void read(int64_t index, uint8_t* out) const override { base_->read(indices_[static_cast<size_t>(index)], out); }
+
+ private:
+  std::unique_ptr<ImageSource> base_;
+  std::vector<int64_t> indices_;
+  std::vector<int32_t> labels_;
+};
+
+// Class indices for --classes entries given as names or indices.
+std::vector<int32_t> chosen_classes(const std::vector<std::string>& wanted, const std::vector<std::string>& names) {
+  std::vector<int32_t> out;
+  for (const std::string& w : wanted) {
+    int32_t index = -1;
+    for (size_t k = 0; k < names.size(); ++k)
+      if (names[k] == w) index = static_cast<int32_t>(k);
+    if (index < 0 && !w.empty() && w.find_first_not_of("0123456789") == std::string::npos)
+      index = static_cast<int32_t>(parse_int(w, "--classes"));
+    if (index < 0 || index >= static_cast<int32_t>(names.size()))
+      fail<ConfigError>("--classes: '{}' is not one of the {} classes ({})", w, names.size(), join(names, ", "));
+    if (std::find(out.begin(), out.end(), index) != out.end())
+      fail<ConfigError>("--classes: '{}' is given twice", w);
+    out.push_back(index);
+  }
+  return out;
+}
+
+ImportedSource keep_classes(ImportedSource imported, const std::vector<std::string>& wanted) {
+  if (wanted.empty()) return imported;
+  const std::vector<int32_t> classes = chosen_classes(wanted, imported.class_names);
+  std::vector<std::string> names;
+  for (int32_t k : classes) names.push_back(imported.class_names[static_cast<size_t>(k)]);
+  imported.class_names = std::move(names);
+  imported.train = std::make_unique<ClassSubset>(std::move(imported.train), classes);
+  if (imported.test) imported.test = std::make_unique<ClassSubset>(std::move(imported.test), classes);
+  return imported;
+}
+
+ImportedSource import_all(const PrepareOptions& o) {
   if (o.source == "fashion-mnist" || o.source == "mnist") return import_mnist(o.from, o.source == "fashion-mnist");
   if (o.source == "cifar10") return import_cifar10(o.from);
   if (o.source == "cifar100") return import_cifar100(o.from, o.label == "coarse");
   if (o.source == "folder") return import_folder(o.from, FolderOptions{o.height, o.width, o.channels});
   fail<ConfigError>("unknown source '{}' (expected fashion-mnist, mnist, cifar10, cifar100 or folder)", o.source);
 }
+
+ImportedSource import_source(const PrepareOptions& o) { return keep_classes(import_all(o), o.classes); }
 
 // The output may be absent, empty, or a previous dataset; anything else is kept.
 void check_replaceable(const fs::path& out) {

@@ -148,6 +148,34 @@ TEST(Prepare, IdxSourceBecomesStratifiedShards) {
   EXPECT_NEAR(m.std[0], std::sqrt(sum_squares / n - (sum / n) * (sum / n)), 1e-9);
 }
 
+TEST(Prepare, ClassSubsetKeepsAndRenumbersTheChosenClasses) {
+  stride::testing::TempDir dir;
+  write_mnist(dir / "src", 300, 40);
+  PrepareOptions o = mnist_options(dir);
+  o.classes = {"Sneaker", "2", "Trouser"};  // names or indices, in the order wanted
+  prepare_dataset(o);
+  const Manifest m = load_manifest(dir / "out");
+  EXPECT_EQ(m.class_names, (std::vector<std::string>{"Sneaker", "Pullover", "Trouser"}));
+  EXPECT_EQ(m.split("train").count + m.split("val").count, 90);
+  EXPECT_EQ(m.split("test").count, 12);
+  const std::map<int64_t, int32_t> relabel = {{7, 0}, {2, 1}, {1, 2}};
+  for (const char* name : {"train", "val", "test"}) {
+    const SplitContents split = read_split(m, name);
+    for (size_t i = 0; i < split.indices.size(); ++i) {
+      const int64_t original = split.indices[i] % 10;  // the source's label of that image
+      ASSERT_TRUE(relabel.count(original)) << name << ": image " << split.indices[i] << " of class " << original;
+      EXPECT_EQ(split.labels[i], relabel.at(original));
+    }
+  }
+  o.classes = {"Boot"};
+  try {
+    prepare_dataset(o);
+    FAIL() << "an unknown class was accepted";
+  } catch (const stride::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'Boot'"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Prepare, GzipShardsCarryTheFiltersAndTheSamePixels) {
   stride::testing::TempDir dir;
   write_mnist(dir / "src", 100, 10);

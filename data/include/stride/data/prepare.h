@@ -27,6 +27,9 @@ struct PrepareOptions {
   std::string label = "fine";   // cifar100: fine | coarse
   int64_t height = 0, width = 0;  // folder: target size (0: the first image's)
   int64_t channels = 3;           // folder: 1 | 3
+  // Keep only these classes (names or 0-based indices), renumbered 0.. in the
+  // order given: a 5-class dataset from a 10-class source, e.g. for fine-tuning.
+  std::vector<std::string> classes;
 };
 
 struct PrepareResult {

@@ -172,12 +172,7 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
                   : dnnl::convolution_backward_weights::desc(alg::convolution_direct, xd, wd, yd, strides_of(p),
                                                              pad_l_of(p), pad_r_of(p));
     dnnl::convolution_backward_weights::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
-    return cached<dnnl::convolution_backward_weights>(
-        engine_, pd,
-        {{DNNL_ARG_SRC, pd.src_desc()},
-         {DNNL_ARG_DIFF_DST, pd.diff_dst_desc()},
-         {DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc()},
-         {DNNL_ARG_DIFF_BIAS, optional_desc(bias, pd.diff_bias_desc())}});
+    return cached_backward_weights<dnnl::convolution_backward_weights>(engine_, pd, bias);
   });
   run(primitive, {x.raw(), dy.raw(), dw.raw(), dbias.raw()});
 }
@@ -378,12 +373,7 @@ void CpuBackend::dense_backward_weights(const Tensor& x, const Tensor& dy, Tenso
     auto d = bias ? dnnl::inner_product_backward_weights::desc(xd, wd, vector_desc(dw.dim(1)), yd)
                   : dnnl::inner_product_backward_weights::desc(xd, wd, yd);
     dnnl::inner_product_backward_weights::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
-    return cached<dnnl::inner_product_backward_weights>(
-        engine_, pd,
-        {{DNNL_ARG_SRC, pd.src_desc()},
-         {DNNL_ARG_DIFF_DST, pd.diff_dst_desc()},
-         {DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc()},
-         {DNNL_ARG_DIFF_BIAS, optional_desc(bias, pd.diff_bias_desc())}});
+    return cached_backward_weights<dnnl::inner_product_backward_weights>(engine_, pd, bias);
   });
   run(primitive, {x.raw(), dy.raw(), dw.raw(), dbias.raw()});
 }

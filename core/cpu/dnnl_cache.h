@@ -109,6 +109,17 @@ inline dnnl::memory::desc optional_desc(bool present, const dnnl::memory::desc& 
   return present ? desc : dnnl::memory::desc();
 }
 
+// The weight-gradient primitives (convolution, inner product) take the same
+// arguments: src, diff_dst in; diff_weights and, when there is a bias, diff_bias out.
+template <typename Primitive, typename PrimitiveDesc>
+std::unique_ptr<CachedPrimitive> cached_backward_weights(dnnl::engine& engine, const PrimitiveDesc& pd, bool bias) {
+  return cached<Primitive>(engine, pd,
+                           {{DNNL_ARG_SRC, pd.src_desc()},
+                            {DNNL_ARG_DIFF_DST, pd.diff_dst_desc()},
+                            {DNNL_ARG_DIFF_WEIGHTS, pd.diff_weights_desc()},
+                            {DNNL_ARG_DIFF_BIAS, optional_desc(bias, pd.diff_bias_desc())}});
+}
+
 // Primitive attributes with a user-managed scratchpad.
 dnnl::primitive_attr scratchpad_attr();
 

@@ -266,6 +266,50 @@ void CpuBackend::sgd_update(const SgdParams& p, Tensor& w, const Tensor& g, Tens
   }
 }
 
+void CpuBackend::conv_backward_weights_few_channels(const ConvParams& p, const Tensor& x, const Tensor& dy,
+                                                    Tensor& dw, Tensor& dbias) {
+  const int64_t n = x.dim(0), ih = x.dim(1), iw = x.dim(2), ci = x.dim(3);
+  const int64_t oh = dy.dim(1), ow = dy.dim(2), co = dy.dim(3);
+  const float* xs = x.f32();
+  const float* dys = dy.f32();
+  float* dws = dw.f32();
+  // One task per (kh, kw, c_in): a row of c_out sums over every output pixel.
+  const int64_t tasks = p.kernel_h * p.kernel_w * ci;
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<size_t>(co));
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t kh = task / (p.kernel_w * ci), kw = task / ci % p.kernel_w, c = task % ci;
+      std::fill(row.begin(), row.end(), 0.0f);
+      float* __restrict sums = row.data();
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t y = 0; y < oh; ++y) {
+          const int64_t sy = y * p.stride_h + kh - p.pad_top;
+          if (sy < 0 || sy >= ih) continue;
+          for (int64_t xo = 0; xo < ow; ++xo) {
+            const int64_t sx = xo * p.stride_w + kw - p.pad_left;
+            if (sx < 0 || sx >= iw) continue;
+            const float v = xs[((b * ih + sy) * iw + sx) * ci + c];
+            const float* __restrict g = dys + ((b * oh + y) * ow + xo) * co;
+#pragma omp simd
+            for (int64_t k = 0; k < co; ++k) sums[k] += v * g[k];
+          }
+        }
+      std::copy(row.begin(), row.end(), dws + task * co);  // HWIO: (kh, kw, c) rows of c_out
+    }
+  }
+  if (!dbias.defined()) return;
+  float* db = dbias.f32();
+  std::fill(db, db + co, 0.0f);
+  const int64_t pixels = n * oh * ow;
+  for (int64_t i = 0; i < pixels; ++i) {
+    const float* g = dys + i * co;
+#pragma omp simd
+    for (int64_t k = 0; k < co; ++k) db[k] += g[k];
+  }
+}
+
 }  // namespace stride::cpu
 
 namespace stride {

@@ -9,6 +9,10 @@
 namespace stride::cpu {
 namespace {
 
+// Input channels up to which conv weight gradients take the plain loop.
+constexpr int64_t kFewInputChannels = 4;
+
+
 using prop = dnnl::prop_kind;
 using alg = dnnl::algorithm;
 using dims = dnnl::memory::dims;
@@ -162,6 +166,10 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
   check_conv("conv_backward_weights", p, x.shape(), dw.shape(), dy.shape());
   const bool bias = dbias.defined();
   if (bias) check_channels("conv_backward_weights", dy.shape(), {&dbias});
+  if (x.dim(3) <= kFewInputChannels) {
+    conv_backward_weights_few_channels(p, x, dy, dw, dbias);
+    return;
+  }
   OpKey key;
   add_window(key.add(kConvBackwardWeights).add(x.shape()).add(dw.shape()).add(bias), p);
   auto& primitive = cache_.get(key, [&] {

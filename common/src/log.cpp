@@ -1,6 +1,8 @@
 // Logging setup: one pattern for every command, quieter ranks other than 0.
 #include "stride/common/log.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+
 #include <unistd.h>
 
 #include <string>
@@ -8,6 +10,8 @@
 namespace stride {
 
 void init_logging(int rank, bool verbose) {
+  // Logs go to stderr: stdout carries results (tables, JSON) that scripts read.
+  if (!spdlog::get("stride")) spdlog::set_default_logger(spdlog::stderr_color_mt("stride"));
   if (rank == 0) {
     spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
     spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <dnnl.hpp>
+#include <vector>
 
 #include "dnnl_cache.h"
 #include "stride/core/backend.h"
@@ -33,19 +34,18 @@ class CpuBackend final : public Backend {
 
   size_t pool_workspace_bytes(const PoolParams& p, const Shape& x, const Shape& y) override;
   void pool_forward(const PoolParams& p, const Tensor& x, Tensor& y, Tensor& workspace) override;
-  void pool_backward(const PoolParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
-                     const Tensor& workspace, Tensor& dx) override;
+  void pool_backward(const PoolParams& p, const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& workspace,
+                     Tensor& dx) override;
 
   void activation_forward(const ActivationParams& p, const Tensor& x, Tensor& y) override;
   void activation_backward(const ActivationParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
                            Tensor& dx) override;
 
-  void batchnorm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                                  const Tensor& beta, Tensor& y, Tensor& saved_mean, Tensor& saved_var,
-                                  Tensor& running_mean, Tensor& running_var) override;
-  void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                                   const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
-                                   Tensor& y) override;
+  void batchnorm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  Tensor& y, Tensor& saved_mean, Tensor& saved_var, Tensor& running_mean,
+                                  Tensor& running_var) override;
+  void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var, Tensor& y) override;
   void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& gamma,
                           const Tensor& saved_mean, const Tensor& saved_var, Tensor& dx, Tensor& dgamma,
                           Tensor& dbeta) override;
@@ -54,6 +54,14 @@ class CpuBackend final : public Backend {
   void batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
                                                const Tensor& running_mean, const Tensor& running_var, Tensor& dgamma,
                                                Tensor& dbeta) override;
+  void batchnorm_partial_sums(const Tensor& x, const Tensor& shift, Tensor& sums) override;
+  void batchnorm_mean_from_sums(const Tensor& sums, const Tensor& shift, Tensor& mean) override;
+  void batchnorm_statistics_from_sums(const BatchNormParams& p, const Tensor& sums, const Tensor& shift, Tensor& mean,
+                                      Tensor& var, Tensor& running_mean, Tensor& running_var) override;
+  void batchnorm_backward_partial_sums(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& mean,
+                                       const Tensor& var, Tensor& sums) override;
+  void batchnorm_backward_from_sums(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& gamma,
+                                    const Tensor& mean, const Tensor& var, const Tensor& sums, Tensor& dx) override;
 
   void dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) override;
   void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
@@ -89,6 +97,7 @@ class CpuBackend final : public Backend {
   dnnl::stream stream_;
   PrimitiveCache cache_;
   int threads_;
+  std::vector<double> channel_sums_;  // per-channel accumulators, grown once per width
 };
 
 }  // namespace stride::cpu

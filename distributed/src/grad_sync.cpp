@@ -121,6 +121,14 @@ void GradientSync::finish() {
   next_bucket_ = 0;
 }
 
+void CommunicatorSum::sum(Tensor& values) {
+  if (values.dtype() != DType::f32 || values.device() != comm_.device())
+    fail<ShapeError>("batch norm sync: {} tensor {} on {} for a communicator on {}",
+                     values.dtype() == DType::f32 ? "f32" : "non-f32", values.shape().str(),
+                     device_name(values.device()), device_name(comm_.device()));
+  comm_.allreduce_sum(values.f32(), static_cast<size_t>(values.elements()));
+}
+
 void broadcast_parameters(Communicator& comm, Model& model, int root) {
   if (comm.size() == 1) return;
   for (const StateEntry& entry : model.state()) {

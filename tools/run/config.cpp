@@ -68,6 +68,7 @@ constexpr KeySpec kSchema[] = {
     {"train.device", "cpu", ValueKind::text, "cpu | cuda"},
     {"train.checkpoint_dir", "runs/checkpoints", ValueKind::text, "where checkpoints are written"},
     {"train.bucket_mb", "25", ValueKind::real, "gradient all-reduce bucket size in MiB"},
+    {"train.sync_bn", "false", ValueKind::boolean, "batch norm over the global batch of all ranks (else each rank's own)"},
     {"train.collective_timeout", "300", ValueKind::real, "seconds a collective may wait before the job aborts"},
 
     {"early_stopping.monitor", "val_loss", ValueKind::text, "metric watched"},

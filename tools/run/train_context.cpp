@@ -161,7 +161,8 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   if (request_.trial_id) {
     trial_id_ = *request_.trial_id;
     const tracker::TrialRecord record = store_->trial(trial_id_);
-    if (record.checkpoint_path && std::filesystem::exists(*record.checkpoint_path)) resume_from = record.checkpoint_path;
+    if (record.checkpoint_path && std::filesystem::exists(*record.checkpoint_path))
+      resume_from = record.checkpoint_path;
   } else if (request_.resume) {
     const auto record = store_->find_trial(experiment_id_, tracker::param_hash(trial.params));
     if (!record)
@@ -197,8 +198,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   return state;
 }
 
-void TrainContext::synchronise_start(Model& model, Optimizer& optimizer, TrainingState& state,
-                                     Callbacks& callbacks) {
+void TrainContext::synchronise_start(Model& model, Optimizer& optimizer, TrainingState& state, Callbacks& callbacks) {
   if (replica_.world > 1) {
     broadcast_parameters(*comm_, model);
     for (const SlotEntry& slot : optimizer.slots())
@@ -221,6 +221,12 @@ void TrainContext::trainable_set_changed(Model& model) {
   GradSyncOptions options;
   options.bucket_bytes = static_cast<size_t>(request_.config.real("train.bucket_mb") * (1 << 20));
   sync_.emplace(*comm_, model, options);
+}
+
+ReplicaSum* TrainContext::batch_norm_sync() {
+  if (replica_.world == 1 || !request_.config.boolean("train.sync_bn")) return nullptr;
+  if (!batch_norm_sum_) batch_norm_sum_.emplace(*comm_);
+  return &*batch_norm_sum_;
 }
 
 int64_t TrainContext::sample_offset(const data::Batch& batch) const {

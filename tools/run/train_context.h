@@ -61,6 +61,10 @@ class TrainContext {
   // After freezing or unfreezing: the gradient buckets follow the trainable set.
   void trainable_set_changed(Model& model);
 
+  // What Context::batch_norm_sync should be: the communicator's sum with
+  // train.sync_bn on several ranks, else null (each rank's own statistics).
+  ReplicaSum* batch_norm_sync();
+
   int64_t sample_offset(const data::Batch& batch) const;
   // Backward with gradients averaged across ranks.
   void backward(Model& model, Context& ctx, const Tensor& dlogits);
@@ -94,6 +98,7 @@ class TrainContext {
   Replica replica_;
   std::unique_ptr<Backend> backend_;
   std::optional<GradientSync> sync_;  // after backend_: its buckets are the backend's memory
+  std::optional<CommunicatorSum> batch_norm_sum_;
   double communication_wait_mark_ = 0;
   std::optional<tracker::Store> store_;
   int64_t experiment_id_ = 0;

@@ -31,9 +31,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 data::LoaderOptions loader_options(const Config& config, const std::string& split, const Replica& replica) {
   data::LoaderOptions o;
@@ -51,7 +49,7 @@ data::LoaderOptions loader_options(const Config& config, const std::string& spli
   o.prefetch = static_cast<int>(config.integer("data.prefetch"));
   o.shuffle_window = config.integer("data.shuffle_window");
   if (training) {
-    o.tail = config.has("data.tail") ? data::parse_tail_policy(config.text("data.tail"))
+    o.tail = config.has("data.tail")            ? data::parse_tail_policy(config.text("data.tail"))
              : config.boolean("data.drop_last") ? data::TailPolicy::drop
                                                 : data::TailPolicy::keep;
   } else {
@@ -103,6 +101,7 @@ TrainResult train(const TrainRequest& request) {
   ConfusionMatrix confusion(model_cfg.classes);
   Context ctx{backend};
   ctx.seed = seed;
+  ctx.batch_norm_sync = run.batch_norm_sync();
   const int64_t unfreeze_epoch = config.integer("model.unfreeze_epoch");
   bool unfrozen = false;
 
@@ -135,7 +134,8 @@ TrainResult train(const TrainRequest& request) {
       loss_sum += batch_loss;
       correct += batch_correct;
       seen += b->size;
-      progress.update(step, loss_sum / static_cast<double>(seen), static_cast<double>(correct) / static_cast<double>(seen),
+      progress.update(step, loss_sum / static_cast<double>(seen),
+                      static_cast<double>(correct) / static_cast<double>(seen),
                       static_cast<double>(seen * replica.world) / seconds_since(epoch_start));
     }
     const double train_seconds = seconds_since(epoch_start);

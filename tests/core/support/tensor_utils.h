@@ -80,6 +80,13 @@ inline Backend* backend_named(const std::string& name) {
   return nullptr;
 }
 
+// A backend of its own (for tests that run several replicas in threads, each
+// with its backend); null when that backend is not available here.
+inline std::unique_ptr<Backend> new_backend_named(const std::string& name) {
+  if (name == "cpu") return make_cpu_backend(1);
+  return nullptr;
+}
+
 // The fixture every backend-generic test derives from.
 class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:

@@ -88,8 +88,7 @@ class Backend {
   virtual void synchronize() = 0;
 
   // Convolution. x [N,H,W,C], w [KH,KW,C,K], bias [K] or undefined, y [N,OH,OW,K].
-  virtual void conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
-                            Tensor& y) = 0;
+  virtual void conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;
   virtual void conv_backward_data(const ConvParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
   // Writes dw, and dbias when it is defined.
   virtual void conv_backward_weights(const ConvParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
@@ -113,8 +112,8 @@ class Backend {
                                           const Tensor& beta, Tensor& y, Tensor& saved_mean, Tensor& saved_var,
                                           Tensor& running_mean, Tensor& running_var) = 0;
   virtual void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                                           const Tensor& beta, const Tensor& running_mean,
-                                           const Tensor& running_var, Tensor& y) = 0;
+                                           const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                           Tensor& y) = 0;
   virtual void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& gamma,
                                   const Tensor& saved_mean, const Tensor& saved_var, Tensor& dx, Tensor& dgamma,
                                   Tensor& dbeta) = 0;
@@ -129,6 +128,31 @@ class Backend {
                                                        const Tensor& running_mean, const Tensor& running_var,
                                                        Tensor& dgamma, Tensor& dbeta) = 0;
 
+  // Synchronised batch norm: the statistics of the global batch of a
+  // data-parallel job, from per-replica sums that the caller sums across
+  // replicas between the calls. A sums tensor is [2C + 1] f32.
+  // Forward: sums = (sum of x - shift, sum of (x - shift)^2, element count per
+  // channel), shift a per-channel value every replica shares. Two passes keep
+  // the variance clear of cancellation: sums around the running mean give the
+  // global mean (batchnorm_mean_from_sums), sums around that mean the variance.
+  virtual void batchnorm_partial_sums(const Tensor& x, const Tensor& shift, Tensor& sums) = 0;
+  // mean = shift + sum(x - shift) / count, from summed sums. mean may be shift.
+  virtual void batchnorm_mean_from_sums(const Tensor& sums, const Tensor& shift, Tensor& mean) = 0;
+  // From the summed forward sums: mean and biased var ([C]) to normalise with
+  // (batchnorm_forward_inference does it), and the running statistics moved as
+  // batchnorm_forward_training moves them. shift may be mean or running_mean.
+  virtual void batchnorm_statistics_from_sums(const BatchNormParams& p, const Tensor& sums, const Tensor& shift,
+                                              Tensor& mean, Tensor& var, Tensor& running_mean, Tensor& running_var) = 0;
+  // Backward: sums = (sum of dy, sum of dy * xhat, element count per channel),
+  // xhat = (x - mean) / sqrt(var + epsilon): this replica's dbeta and dgamma.
+  virtual void batchnorm_backward_partial_sums(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                                               const Tensor& mean, const Tensor& var, Tensor& sums) = 0;
+  // From the summed backward sums:
+  // dx = gamma / sqrt(var + epsilon) * (dy - sum_dy / count - xhat * sum_dy_xhat / count).
+  virtual void batchnorm_backward_from_sums(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                                            const Tensor& gamma, const Tensor& mean, const Tensor& var,
+                                            const Tensor& sums, Tensor& dx) = 0;
+
   // Dense. x [N,I], w [I,O], bias [O] or undefined, y [N,O].
   virtual void dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;
   virtual void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
@@ -138,8 +162,7 @@ class Backend {
   // Writes probabilities [N,K], per-sample losses [N] and dlogits = (p - target) * grad_scale,
   // where target = (1 - s) * onehot + s / K. grad_scale is 1 / global batch.
   virtual void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing,
-                                     float grad_scale, Tensor& probabilities, Tensor& losses,
-                                     Tensor& dlogits) = 0;
+                                     float grad_scale, Tensor& probabilities, Tensor& losses, Tensor& dlogits) = 0;
 
   // Inverted dropout: y = x * mask, mask = (u >= rate) / (1 - rate), u from
   // Philox(key, element_offset + element index), identical on every backend.

@@ -17,14 +17,27 @@ namespace stride {
 
 enum class Mode : uint8_t { training, inference };
 
+// Sums small tensors (on the backend's device) in place over every replica of
+// a data-parallel job. Every replica calls it in the same order; it returns
+// when the sum is there. The distributed library implements it over a
+// Communicator.
+class ReplicaSum {
+ public:
+  virtual ~ReplicaSum() = default;
+  virtual void sum(Tensor& values) = 0;
+};
+
 // Everything a forward or backward pass needs besides the tensors.
 struct Context {
   Backend& backend;
   Mode mode = Mode::training;
-  uint64_t seed = 0;           // dropout masks are Philox(mix(seed, step, layer), global element)
-  uint64_t step = 0;           // global optimizer step
-  int64_t sample_offset = 0;   // index of this rank's first sample in the global batch
-  int layer = 0;               // index of the running layer, set by the model
+  uint64_t seed = 0;          // dropout masks are Philox(mix(seed, step, layer), global element)
+  uint64_t step = 0;          // global optimizer step
+  int64_t sample_offset = 0;  // index of this rank's first sample in the global batch
+  int layer = 0;              // index of the running layer, set by the model
+  // Set: training-mode batch norm normalises with the statistics of the global
+  // batch (synchronised batch norm). Null: each replica uses its own batch's.
+  ReplicaSum* batch_norm_sync = nullptr;
 };
 
 struct Parameter {

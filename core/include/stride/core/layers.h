@@ -167,6 +167,7 @@ class BatchNorm final : public Layer {
  private:
   // The tensor seen as NHWC (features become 1x1xF).
   Tensor as_nhwc(const Tensor& t) const;
+  void backward_synchronised(Context& ctx, const Tensor& x, const Tensor& dy, Tensor& dx);
 
   BatchNormParams params_;
   Parameter gamma_{"gamma", {}, {}, true, false};
@@ -174,7 +175,11 @@ class BatchNorm final : public Layer {
   Buffer moving_mean_{"moving_mean", {}};
   Buffer moving_variance_{"moving_variance", {}};
   Tensor saved_mean_, saved_var_;
+  Tensor forward_sums_, backward_sums_;  // [2C + 1], synchronised batch norm's cross-replica sums
+  Tensor input_grad_scratch_;            // dx when the caller wants none (the backends always write it)
+  int64_t max_batch_ = 0;
   bool batch_statistics_ = false;  // the last forward normalised with the batch's statistics
+  bool synchronised_ = false;      // ... and they were the global batch's
 };
 
 // Two conv-BN-ReLU units with an identity shortcut, or a 1x1 conv + BN

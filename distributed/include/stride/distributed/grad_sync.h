@@ -18,10 +18,11 @@
 // mean loss over the global batch, even when ranks hold unequal shares of the
 // last batch. ReduceOp::average is for losses scaled by 1 / local batch.
 //
-// Batch norm keeps local batch statistics on each rank (as PyTorch DDP and
-// Horovod do); its gamma and beta are trainable and synchronised like any
-// parameter, and its running statistics can be averaged with
-// average_buffers() before evaluation or a checkpoint.
+// Batch norm keeps local batch statistics on each rank by default (as PyTorch
+// DDP and Horovod do); its gamma and beta are trainable and synchronised like
+// any parameter, and its running statistics can be averaged with
+// average_buffers() before evaluation or a checkpoint. CommunicatorSum, set as
+// Context::batch_norm_sync, makes it synchronised batch norm instead.
 #pragma once
 
 #include <cstddef>
@@ -102,6 +103,17 @@ class GradientSync {
   std::vector<Bucket> buckets_;
   size_t next_bucket_ = 0;  // buckets start in order: the first not yet started
   GradSyncStats stats_;
+};
+
+// Context::batch_norm_sync over a communicator: an in-place all-reduce (sum)
+// of a few floats on the communicator's device, in the order layers call it.
+class CommunicatorSum final : public ReplicaSum {
+ public:
+  explicit CommunicatorSum(Communicator& comm) : comm_(comm) {}
+  void sum(Tensor& values) override;
+
+ private:
+  Communicator& comm_;
 };
 
 // Copies root's parameters and buffers (BN running statistics) to every rank,

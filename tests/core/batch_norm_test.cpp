@@ -27,6 +27,12 @@ const BnCase kBnCases[] = {
     {"features", Shape{7}, 5},
 };
 
+// Does nothing: one replica's sums are already the global ones.
+class SingleReplica final : public ReplicaSum {
+ public:
+  void sum(Tensor& values) override { (void)values; }
+};
+
 class BatchNormLayerTest : public BackendTest {
  protected:
   // Running statistics far from the batch ones, so using the wrong ones shows.
@@ -35,6 +41,22 @@ class BatchNormLayerTest : public BackendTest {
     const int64_t c = bn.input_shape()[bn.input_shape().rank() - 1];
     write(backend, buffer_named(bn, "moving_mean").value, random_values(c, seed, -0.5f, 0.5f));
     write(backend, buffer_named(bn, "moving_variance").value, random_values(c, seed + 1, 0.5f, 2.0f));
+  }
+
+  // Training-mode gradients against finite differences, local or synchronised.
+  void check_training_gradients(ReplicaSum* sync, uint64_t seed) {
+    for (const BnCase& c : kBnCases) {
+      SCOPED_TRACE(c.name);
+      BatchNorm bn;
+      prepare_layer(backend(), bn, c.sample, c.batch);
+      randomise_parameters(backend(), bn, seed);
+      Context ctx{backend(), Mode::training};
+      ctx.batch_norm_sync = sync;
+      GradientCheck options;
+      options.step = 5e-3;
+      check_layer_gradients(backend(), bn, ctx, random_values(c.batch * c.sample.elements(), seed + 1), c.batch,
+                            options);
+    }
   }
 };
 
@@ -68,12 +90,6 @@ class ThreadReplicas {
 
   std::barrier<> barrier_;
   std::vector<Values> shares_;
-};
-
-// Does nothing: one replica's sums are already the global ones.
-class SingleReplica final : public ReplicaSum {
- public:
-  void sum(Tensor& values) override { (void)values; }
 };
 
 Values slice(const Values& v, int64_t begin, int64_t end) { return Values(v.begin() + begin, v.begin() + end); }
@@ -121,18 +137,7 @@ TEST_P(BatchNormLayerTest, TrainingForwardBackwardAndRunningStatistics) {
   }
 }
 
-TEST_P(BatchNormLayerTest, TrainingGradientsMatchFiniteDifferences) {
-  for (const BnCase& c : kBnCases) {
-    SCOPED_TRACE(c.name);
-    BatchNorm bn;
-    prepare_layer(backend(), bn, c.sample, c.batch);
-    randomise_parameters(backend(), bn, 65);
-    Context ctx{backend(), Mode::training};
-    GradientCheck options;
-    options.step = 5e-3;
-    check_layer_gradients(backend(), bn, ctx, random_values(c.batch * c.sample.elements(), 66), c.batch, options);
-  }
-}
+TEST_P(BatchNormLayerTest, TrainingGradientsMatchFiniteDifferences) { check_training_gradients(nullptr, 65); }
 
 TEST_P(BatchNormLayerTest, InferenceUsesRunningStatistics) {
   for (const BnCase& c : kBnCases) {
@@ -287,19 +292,10 @@ TEST_P(BatchNormLayerTest, SynchronisedReplicasMatchOneLayerOnTheWholeBatch) {
   }
 }
 
+// One replica through the synchronised path (its sums are the global ones).
 TEST_P(BatchNormLayerTest, SynchronisedPathGradientsMatchFiniteDifferences) {
-  for (const BnCase& c : kBnCases) {
-    SCOPED_TRACE(c.name);
-    BatchNorm bn;
-    prepare_layer(backend(), bn, c.sample, c.batch);
-    randomise_parameters(backend(), bn, 85);
-    SingleReplica one;
-    Context ctx{backend(), Mode::training};
-    ctx.batch_norm_sync = &one;
-    GradientCheck options;
-    options.step = 5e-3;
-    check_layer_gradients(backend(), bn, ctx, random_values(c.batch * c.sample.elements(), 86), c.batch, options);
-  }
+  SingleReplica one;
+  check_training_gradients(&one, 85);
 }
 
 TEST(BatchNormSpec, KerasDefaultsAndValidation) {

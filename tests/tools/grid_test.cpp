@@ -10,9 +10,9 @@
 #include <set>
 #include <thread>
 
+#include "process.h"
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
-#include "process.h"
 #include "temp_dir.h"
 
 namespace stride::tools {
@@ -21,13 +21,13 @@ namespace {
 class GridTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::write_synthetic_dataset(dir_ / "data", {.train = 1024, .val = 128, .test = 128, .height = 16, .width = 16});
+    testing::write_synthetic_dataset(dir_ / "data",
+                                     {.train = 1024, .val = 128, .test = 128, .height = 16, .width = 16});
     std::ofstream config(dir_ / "grid.ini");
     config << "[experiment]\nname = g\nseed = 2\n[data]\ndir = " << (dir_ / "data").string()
            << "\nbatch_size = 32\nworkers = 1\n[model]\nlayers = conv(8,3) relu maxpool(2) flatten dense(4)\n"
               "[train]\nepochs = 3\nthreads = 1\ncheckpoint_dir = "
-           << (dir_ / "ckpt").string()
-           << "\n[grid]\ntrain.lr = 0.001, 0.003, 0.01\ndata.batch_size = 16, 32\n";
+           << (dir_ / "ckpt").string() << "\n[grid]\ntrain.lr = 0.001, 0.003, 0.01\ndata.batch_size = 16, 32\n";
   }
 
   pid_t start(std::vector<std::string> prefix, const std::string& log, std::vector<std::string> extra = {}) const {
@@ -40,6 +40,12 @@ class GridTest : public ::testing::Test {
   }
 
   static int finish(pid_t pid) { return testing::wait_exit(pid); }
+
+  // A log, for the message of a failed assertion.
+  std::string log_text(const std::string& log) const {
+    std::ifstream in(dir_ / log);
+    return "output of the job:\n" + std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
 
   std::vector<tracker::TrialRecord> trials() const {
     auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);
@@ -86,10 +92,10 @@ TEST_F(GridTest, KilledGridRerunCompletesEveryTrialOnce) {
   }
   ASSERT_TRUE(killed);
   finish(first);
-  ASSERT_EQ(0, finish(start({STRIDE_BINARY}, "second.log")));
+  ASSERT_EQ(0, finish(start({STRIDE_BINARY}, "second.log"))) << log_text("second.log");
   expect_complete_grid();
   // Rerunning a finished grid runs nothing new.
-  ASSERT_EQ(0, finish(start({STRIDE_BINARY}, "third.log")));
+  ASSERT_EQ(0, finish(start({STRIDE_BINARY}, "third.log"))) << log_text("third.log");
   EXPECT_EQ(trials().size(), 6u);
 }
 
@@ -97,7 +103,8 @@ TEST_F(GridTest, KilledGridRerunCompletesEveryTrialOnce) {
 TEST_F(GridTest, TwoRanksShareTheGridWithoutOverlap) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  ASSERT_EQ(0, finish(start({STRIDE_MPIEXEC, "-np", "2", "--oversubscribe", STRIDE_BINARY}, "mpi.log")));
+  ASSERT_EQ(0, finish(start({STRIDE_MPIEXEC, "-np", "2", "--oversubscribe", STRIDE_BINARY}, "mpi.log")))
+      << log_text("mpi.log");
   expect_complete_grid();
   // Both ranks took trials: the pids recorded differ.
   std::set<int64_t> pids;
@@ -110,7 +117,7 @@ TEST_F(GridTest, TwoGroupsOfTwoRanksTrainTrialsDataParallel) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
   const pid_t job =
       start({STRIDE_MPIEXEC, "-np", "4", "--oversubscribe", STRIDE_BINARY}, "groups.log", {"--ranks-per-trial", "2"});
-  ASSERT_EQ(0, finish(job)) << "see " << (dir_ / "groups.log");
+  ASSERT_EQ(0, finish(job)) << log_text("groups.log");
   expect_complete_grid();
   std::set<int64_t> leaders;
   for (const auto& t : trials()) {

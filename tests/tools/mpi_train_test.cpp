@@ -172,7 +172,8 @@ TEST(MpiTrain, KilledRankEndsTheJobAndResumeCompletesIt) {
                                   "--db",
                                   db,
                                   "--no-progress"};
-  const pid_t launcher = testing::spawn_process(job);
+  const auto log = dir / "job.log";
+  const pid_t launcher = testing::spawn_process(job, log);
   ASSERT_GT(launcher, 0);
 
   // Once epoch 1 is in the store, kill rank 1 in the middle of epoch 2.
@@ -192,6 +193,11 @@ TEST(MpiTrain, KilledRankEndsTheJobAndResumeCompletesIt) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
   EXPECT_LT(seconds, 60.0) << "the job outlived its dead rank";
   EXPECT_NE(code, 0) << "the job reported success";
+  {
+    std::ifstream in(log);
+    const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(output.find("rank 1"), std::string::npos) << "no line names the dead rank:\n" << output;
+  }
 
   job.push_back("--resume");
   ASSERT_EQ(0, run(job));

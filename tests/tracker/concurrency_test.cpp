@@ -1,8 +1,7 @@
-// Several processes on one store: eight writers at once lose nothing and never
-// see "database is locked"; eight claimers of one grid take each point exactly
-// once; a writer killed inside a transaction loses only that transaction and
-// its trial is reported failed. Children are forked and open their own store;
-// a pipe is the start gate so they all begin together.
+// Several processes on one store: eight openers of a new store all open it;
+// eight writers at once lose nothing and never see "database is locked"; eight claimers of one grid take each point
+// exactly once; a writer killed inside a transaction loses only that transaction and its trial is reported failed.
+// Children are forked and open their own store; a pipe is the start gate so they all begin together.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,6 +92,26 @@ void write_concurrently(StoreTest& test, const StoreOptions& options) {
   EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM decisions"), kProcesses * kTrials * kEpochs);
   EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM params"), kProcesses * kTrials * 2);
   EXPECT_EQ(integrity_check(db_path), "ok");
+}
+
+// The first opener creates and migrates the store while the others open it:
+// none may see it half made (a grid's ranks all open a new store at once).
+TEST_F(StoreTest, EightProcessesOpeningANewStoreAtOnceAllSucceed) {
+  constexpr int kRounds = 20;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string path = (dir_ / ("round-" + std::to_string(round)) / "stride.db").string();
+    const auto codes = run_children(kProcesses, [&](int worker) {
+      for (int again = 0; again < 3; ++again) {
+        auto store = Store::open(path);
+        store.ensure_experiment("opened by " + std::to_string(worker));
+      }
+      return 0;
+    });
+    ASSERT_EQ(codes, std::vector<int>(kProcesses, 0))
+        << "round " << round << ": a child failed; its error is on stderr";
+    auto store = Store::open(path, Access::read_only);
+    EXPECT_EQ(count_rows(store.connection(), "SELECT count(*) FROM experiments"), kProcesses);
+  }
 }
 
 TEST_F(StoreTest, EightProcessesClaimEachGridPointExactlyOnce) {

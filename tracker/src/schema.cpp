@@ -4,6 +4,7 @@
 #include "stride/tracker/schema.h"
 
 #include <array>
+#include <optional>
 
 #include "stride/common/error.h"
 #include "stride/tracker/sqlite.h"
@@ -157,13 +158,26 @@ int pragma_int(sqlite3* db, const char* pragma) {
 int latest_version() { return kMigrations.back().version; }
 
 FileIdentity identify(sqlite3* db) {
+  // One snapshot for the three reads: read one by one, another process's
+  // migration could commit between them (application_id 0 from before it,
+  // its tables from after), and a store being created would look foreign.
+  // Inside a transaction, or while a statement is stepping (which holds a
+  // read transaction open), the reads already share one.
+  bool stepping = false;
+  for (sqlite3_stmt* s = sqlite3_next_stmt(db, nullptr); s != nullptr && !stepping; s = sqlite3_next_stmt(db, s))
+    stepping = sqlite3_stmt_busy(s) != 0;
+  std::optional<sqlite::Transaction> snapshot;
+  if (sqlite3_get_autocommit(db) && !stepping) snapshot.emplace(db, sqlite::Transaction::Kind::deferred);
   FileIdentity identity;
   identity.application_id = static_cast<int32_t>(pragma_int(db, "PRAGMA application_id"));
   identity.user_version = pragma_int(db, "PRAGMA user_version");
-  sqlite::Statement tables(db, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name");
-  while (tables.step()) {
-    if (identity.table_count++ == 0) identity.first_table = tables.column_text(0);
+  {
+    sqlite::Statement tables(db, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name");
+    while (tables.step()) {
+      if (identity.table_count++ == 0) identity.first_table = tables.column_text(0);
+    }
   }
+  if (snapshot) snapshot->commit();
   return identity;
 }
 

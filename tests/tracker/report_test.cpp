@@ -224,6 +224,12 @@ TEST_F(ReportTest, HtmlPageIsSelfContainedWithEveryPlot) {
   EXPECT_NE(html.find("hyperparameters vs best val_accuracy"), std::string::npos);
   EXPECT_NE(html.find("trial 3 (rank 1), split test"), std::string::npos) << "the best trial's confusion matrix";
   EXPECT_NE(html.find("<th>train.lr</th>"), std::string::npos);
+  // The curves' x axis counts epochs (0 to 4 here): whole-number ticks only.
+  const std::regex epoch_tick(R"re(class="tick" text-anchor="middle">([^<]*)<)re");
+  std::set<std::string> ticks;
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), epoch_tick); it != std::sregex_iterator(); ++it)
+    ticks.insert((*it)[1].str());
+  EXPECT_EQ(ticks, (std::set<std::string>{"0", "1", "2", "3", "4"}));
 }
 
 TEST_F(ReportTest, HtmlEscapesEveryNameAndValue) {

@@ -20,10 +20,10 @@ std::string tick_text(double v) {
   return fmt::format("{:.3g}", v);
 }
 
-// About `count` round tick values covering [low, high].
-std::vector<double> nice_ticks(double low, double high, int count) {
+// About `count` round tick values covering [low, high], at least min_step apart.
+std::vector<double> nice_ticks(double low, double high, int count, double min_step = 0) {
   if (!(high > low)) return {low};
-  const double raw = (high - low) / count;
+  const double raw = std::max((high - low) / count, min_step);
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
   double step = magnitude;
   for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
@@ -91,7 +91,7 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
     out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>)", num(left - 6), num(sy(t) + 4),
                        tick_text(t));
   }
-  for (double t : nice_ticks(x_low, x_high, 8)) {
+  for (double t : nice_ticks(x_low, x_high, 8, /*min_step=*/1)) {
     out += fmt::format(R"(<line x1="{}" x2="{}" y1="{}" y2="{}" stroke="#999"/>)", num(sx(t)), num(sx(t)),
                        num(top + plot_h), num(top + plot_h + 4));
     out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="middle">{}</text>)", num(sx(t)),

@@ -17,7 +17,8 @@ struct Line {
   std::vector<std::pair<double, double>> points;  // (x, y); NaN y breaks the line
 };
 
-// A line chart with axes, ticks and labels.
+// A line chart with axes, ticks and labels. x counts whole steps (epochs):
+// its ticks are whole numbers.
 std::string line_chart(const std::string& title, const std::string& x_label, const std::string& y_label,
                        const std::vector<Line>& lines, int width = 640, int height = 340);
 

@@ -209,7 +209,7 @@ int run_grid(const Args& args) {
   if (!board.trials.empty()) {
     const tracker::TrialRecord& best = board.trials.front();
     fmt::print("\nbest: trial {} ({})", best.id, tracker::status_name(best.status));
-    if (best.best) fmt::print(", {} {:.4f} at epoch {}", best.best->metric, best.best->value, best.best->epoch + 1);
+    if (best.best) fmt::print(", {} {:.4f} at epoch {}", best.best->metric, best.best->value, best.best->epoch);
     fmt::print("\n");
     for (const GridAxis& axis : base.grid())
       if (const auto it = best.params.find(axis.key); it != best.params.end())

@@ -6,10 +6,10 @@
 //
 // Synchronised (Context::batch_norm_sync set): the batch is the global batch of
 // every replica. Forward sums per-channel partial sums across replicas twice
-// (for the mean, then the variance around it) before normalising, backward
-// sums sum(dy) and sum(dy * xhat) before the input
-// gradient; gamma's and beta's gradients stay this replica's share, which the
-// gradient all-reduce sums like any other parameter's.
+// (for the mean, then the variance around it) before normalising; backward
+// sums sum(dy) and sum(dy * xhat) before the input gradient. gamma's and
+// beta's gradients stay this replica's share, which the gradient all-reduce
+// sums like any other parameter's.
 #include <fmt/format.h>
 
 #include <algorithm>

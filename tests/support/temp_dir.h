@@ -1,10 +1,13 @@
-// A fresh temporary directory per test, removed with everything in it at the end.
+// A fresh temporary directory per test, removed with everything in it at the
+// end, and reading back what a test or a process wrote there.
 #pragma once
 
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <system_error>
 
@@ -30,5 +33,11 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The whole file as text ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
 
 }  // namespace stride::testing

@@ -17,10 +17,7 @@
 namespace stride::tools {
 namespace {
 
-std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using testing::read_text;
 
 class EvalPredictTest : public ::testing::Test {
  protected:
@@ -59,11 +56,12 @@ TEST_F(EvalPredictTest, EvalMatchesTheTrainerAndIsStored) {
 
 TEST_F(EvalPredictTest, PredictClassifiesImagesLikeTheTrainingOnes) {
   // Class k draws a bright row at k * height / classes (synthetic_dataset.h); 24x24 is resized to 12x12.
-  std::vector<std::string> args = {STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint, "--top", "1",
-                                   "--format", "json"};
+  std::vector<std::string> args = {STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint,
+                                   "--top",       "1",       "--format",     "json"};
   for (int k = 0; k < 4; ++k) {
     std::vector<uint8_t> pixels(24 * 24, 20);
-    for (int x = 0; x < 24; ++x) pixels[static_cast<size_t>((k * 6) * 24 + x)] = pixels[static_cast<size_t>((k * 6 + 1) * 24 + x)] = 220;
+    for (int x = 0; x < 24; ++x)
+      pixels[static_cast<size_t>((k * 6) * 24 + x)] = pixels[static_cast<size_t>((k * 6 + 1) * 24 + x)] = 220;
     const std::string path = (dir_ / ("class" + std::to_string(k) + ".png")).string();
     ASSERT_NE(0, stbi_write_png(path.c_str(), 24, 24, 1, pixels.data(), 24));
     args.push_back(path);
@@ -83,13 +81,14 @@ TEST_F(EvalPredictTest, PredictClassifiesImagesLikeTheTrainingOnes) {
 TEST_F(EvalPredictTest, BadInputIsAOneLineError) {
   std::ofstream(dir_ / "not.png") << "not an image";
   const auto log = dir_ / "err.log";
-  EXPECT_EQ(1, testing::run_process({STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint,
-                                     (dir_ / "not.png").string()}, log));
+  EXPECT_EQ(1, testing::run_process(
+                   {STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint, (dir_ / "not.png").string()}, log));
   const std::string text = read_text(log);
   EXPECT_NE(text.find("not.png"), std::string::npos) << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
   EXPECT_EQ(1, testing::run_process({STRIDE_BINARY, "eval", "--checkpoint", (dir_ / "missing.h5").string(), "--data",
-                                     (dir_ / "data").string()}, dir_ / "err2.log"));
+                                     (dir_ / "data").string()},
+                                    dir_ / "err2.log"));
   EXPECT_NE(read_text(dir_ / "err2.log").find("missing.h5"), std::string::npos);
 }
 

@@ -42,10 +42,7 @@ class GridTest : public ::testing::Test {
   static int finish(pid_t pid) { return testing::wait_exit(pid); }
 
   // A log, for the message of a failed assertion.
-  std::string log_text(const std::string& log) const {
-    std::ifstream in(dir_ / log);
-    return "output of the job:\n" + std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  }
+  std::string log_text(const std::string& log) const { return "output of the job:\n" + testing::read_text(dir_ / log); }
 
   std::vector<tracker::TrialRecord> trials() const {
     auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);

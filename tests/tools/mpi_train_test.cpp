@@ -137,9 +137,8 @@ pid_t find_rank(const std::string& marker, int rank) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream cmdline(entry.path() / "cmdline"), environment(entry.path() / "environ");
-    const std::string command((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
-    const std::string env((std::istreambuf_iterator<char>(environment)), std::istreambuf_iterator<char>());
+    const std::string command = testing::read_text(entry.path() / "cmdline");
+    const std::string env = testing::read_text(entry.path() / "environ");
     if (command.find(marker) == std::string::npos || command.find("mpirun") != std::string::npos) continue;
     if (env.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + std::string(1, '\0')) != std::string::npos)
       return static_cast<pid_t>(std::stol(name));
@@ -193,11 +192,8 @@ TEST(MpiTrain, KilledRankEndsTheJobAndResumeCompletesIt) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
   EXPECT_LT(seconds, 60.0) << "the job outlived its dead rank";
   EXPECT_NE(code, 0) << "the job reported success";
-  {
-    std::ifstream in(log);
-    const std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_NE(output.find("rank 1"), std::string::npos) << "no line names the dead rank:\n" << output;
-  }
+  const std::string output = testing::read_text(log);
+  EXPECT_NE(output.find("rank 1"), std::string::npos) << "no line names the dead rank:\n" << output;
 
   job.push_back("--resume");
   ASSERT_EQ(0, run(job));

@@ -9,9 +9,9 @@
 #include <map>
 #include <thread>
 
+#include "process.h"
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
-#include "process.h"
 #include "temp_dir.h"
 
 namespace stride::tools {
@@ -22,7 +22,7 @@ using testing::wait_exit;
 
 // (epoch, name) -> value for the metrics that do not depend on timing.
 std::map<std::pair<int64_t, std::string>, double> metrics_of(const std::filesystem::path& db, int64_t trial,
-                                                              size_t* rows) {
+                                                             size_t* rows) {
   auto store = tracker::Store::open(db, tracker::Access::read_only);
   const std::vector<int64_t> ids = {trial};
   std::map<std::pair<int64_t, std::string>, double> out;
@@ -43,10 +43,11 @@ TEST(Resume, KilledRunResumesToTheSameMetrics) {
   testing::write_synthetic_dataset(dir / "data", {.train = 2048, .val = 256, .test = 256, .height = 28, .width = 28});
   {
     std::ofstream config(dir / "run.ini");
-    config << "[experiment]\nname = resume\nseed = 5\n[data]\ndir = " << (dir / "data").string()
-           << "\nbatch_size = 32\nworkers = 1\n[model]\nlayers = conv(16,3) relu maxpool(2) conv(16,3) relu dropout(0.2)"
-              " flatten dense(32) relu dense(4)\n[train]\nepochs = 5\nlr = 0.002\nthreads = 1\ncheckpoint_dir = "
-           << (dir / "ckpt").string() << "\n";
+    config
+        << "[experiment]\nname = resume\nseed = 5\n[data]\ndir = " << (dir / "data").string()
+        << "\nbatch_size = 32\nworkers = 1\n[model]\nlayers = conv(16,3) relu maxpool(2) conv(16,3) relu dropout(0.2)"
+           " flatten dense(32) relu dense(4)\n[train]\nepochs = 5\nlr = 0.002\nthreads = 1\ncheckpoint_dir = "
+        << (dir / "ckpt").string() << "\n";
   }
   const std::string stride = STRIDE_BINARY;
   const auto base = std::vector<std::string>{stride, "train", "--config", (dir / "run.ini").string(), "--no-progress"};
@@ -79,11 +80,8 @@ TEST(Resume, KilledRunResumesToTheSameMetrics) {
   ASSERT_TRUE(killed) << "the run never reached epoch 2";
   wait_exit(victim);
   ASSERT_EQ(0, wait_exit(spawn_process(with_db("killed.db", true), dir / "resumed.log")));
-  {
-    std::ifstream log(dir / "resumed.log");
-    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-    EXPECT_NE(text.find("resuming trial 1 after epoch"), std::string::npos) << text;
-  }
+  const std::string resumed_log = testing::read_text(dir / "resumed.log");
+  EXPECT_NE(resumed_log.find("resuming trial 1 after epoch"), std::string::npos) << resumed_log;
 
   size_t whole_rows = 0, resumed_rows = 0;
   const auto whole = metrics_of(dir / "whole.db", 1, &whole_rows);

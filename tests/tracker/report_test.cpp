@@ -272,9 +272,7 @@ TEST(ReportPieces, WriteFileAtomicallyReplacesAndLeavesNoTemporary) {
   const auto path = dir / "out" / "page.html";
   report::write_file_atomically(path, "first");
   report::write_file_atomically(path, "second");
-  std::ifstream file(path);
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(text, "second");
+  EXPECT_EQ(stride::testing::read_text(path), "second");
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(path.parent_path()), {}), 1);
   EXPECT_THROW(report::write_file_atomically(dir.path(), "x"), Error) << "a directory cannot be replaced";
 }

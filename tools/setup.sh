@@ -2,7 +2,10 @@
 # Installs what Stride needs from Debian's packages; skips what is present and
 # is safe to run twice. Groups: build (always), demo (the Fashion-MNIST data),
 # test (what the test suite drives: mpirun, h5py, PyTorch, Chromium),
-# bench (the PyTorch peer).
+# bench (the PyTorch peer). Python packages from PyPI go into virtual
+# environments in the checkout, never the system Python: group test fills
+# .venv-test from tools/requirements-test.txt, group bench fills .venv-bench
+# from tools/requirements-bench.txt (PyTorch 2.x, the benchmarks' peer).
 #   tools/setup.sh [demo] [test] [bench]
 set -euo pipefail
 
@@ -21,15 +24,18 @@ build_packages=(
   zlib1g-dev                       # gzip IDX files, checksums
 )
 demo_packages=(dataset-fashion-mnist)
-test_packages=(dataset-fashion-mnist python3 python3-numpy python3-h5py python3-torch chromium iproute2 procps)
-bench_packages=(python3 python3-numpy python3-torch)
+test_packages=(dataset-fashion-mnist python3 python3-numpy python3-h5py python3-torch python3-venv chromium iproute2
+               procps)
+bench_packages=(python3 python3-numpy python3-torch python3-venv)
 
+here="$(cd "$(dirname "$0")" && pwd)"
 wanted=("${build_packages[@]}")
+venvs=()
 for group in "$@"; do
   case "$group" in
     demo) wanted+=("${demo_packages[@]}") ;;
-    test) wanted+=("${test_packages[@]}") ;;
-    bench) wanted+=("${bench_packages[@]}") ;;
+    test) wanted+=("${test_packages[@]}"); venvs+=(test) ;;
+    bench) wanted+=("${bench_packages[@]}"); venvs+=(bench) ;;
     *) echo "setup.sh: unknown group '$group' (expected demo, test or bench)" >&2; exit 2 ;;
   esac
 done
@@ -45,17 +51,34 @@ mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk 'NF && !seen[$0]++')
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup.sh: all ${#wanted[@]} packages present"
-  exit 0
+else
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  echo "setup.sh: installing ${missing[*]}"
+  if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+    $sudo apt-get update -q
+    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  sudo="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-echo "setup.sh: installing ${missing[*]}"
-if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-  $sudo apt-get update -q
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+# A virtual environment per group, filled from its requirements file; a stamp
+# holding the file's checksum skips the install when nothing changed.
+for venv in "${venvs[@]}"; do
+  requirements="$here/requirements-$venv.txt"
+  target="$here/../.venv-$venv"
+  grep -qvE '^\s*(#|$)' "$requirements" 2>/dev/null || continue
+  stamp="$target/.requirements.sha256"
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "setup.sh: .venv-$venv up to date"
+    continue
+  fi
+  [ -x "$target/bin/python3" ] || python3 -m venv "$target"
+  echo "setup.sh: installing $requirements into .venv-$venv"
+  "$target/bin/python3" -m pip install -q --disable-pip-version-check -r "$requirements"
+  echo "$want" >"$stamp"
+done

@@ -17,7 +17,8 @@
 #include "bench.h"
 #include "cli.h"
 #include "run/session.h"
-#include "run/train_context.h"
+#include "run/settings.h"
+#include "run/train_step.h"
 #include "stride/common/error.h"
 #include "stride/common/strings.h"
 #include "stride/common/table.h"
@@ -38,20 +39,30 @@ struct Measurement {
   double exposed_communication;  // share of the step spent waiting for gradients after backward
 };
 
-Measurement measure(Communicator& comm, const Config& config, const Shape& input, int64_t classes, int64_t batch,
+Measurement measure(Communicator& comm, const Config& config, Device device, const Shape& input, int64_t classes,
                     int threads, int64_t warmup, int64_t steps) {
-  auto backend = make_backend("cpu", threads);
+  const RunSettings settings = decode_settings(config);
+  const int64_t batch = settings.data.batch_size;
+  BackendOptions options;
+  options.threads = threads;
+  options.device = comm.local_rank();
+  options.precision = settings.precision;
+  options.deterministic = settings.deterministic;
+  auto backend = stride::make_backend(device, options);
+  const auto device_comm = make_device_communicator(comm, *backend);
+  Communicator& gradients = device_comm ? *device_comm : comm;
   ModelConfig mc;
   mc.input = input;
   mc.classes = classes;
   mc.spec = model_spec(config, classes);
   Model model = build_model(mc, *backend, 1);
   model.reserve(batch);
-  Optimizer optimizer(optimizer_config(config), model);
-  SoftmaxCrossEntropy loss;
+  Optimizer optimizer(settings.optimizer, model);
+  SoftmaxCrossEntropy loss(settings.label_smoothing);
   loss.reserve(*backend, batch, classes);
   std::optional<GradientSync> sync;
-  if (comm.size() > 1) sync.emplace(comm, model);
+  if (comm.size() > 1) sync.emplace(gradients, model, GradSyncOptions{settings.bucket_bytes, ReduceOp::sum});
+  TrainStep train_step(model, optimizer, loss, sync ? &*sync : nullptr);
 
   std::mt19937 rng(7 + static_cast<unsigned>(comm.rank()));
   std::normal_distribution<float> pixel;
@@ -69,15 +80,7 @@ Measurement measure(Communicator& comm, const Config& config, const Shape& input
   Context ctx{*backend};
   auto step = [&](int64_t i) {
     ctx.step = static_cast<uint64_t>(i);
-    const Tensor& logits = model.forward(ctx, x);
-    loss.compute(*backend, logits, y, 1.0f / static_cast<float>(global));
-    if (sync) {
-      model.backward(ctx, loss.dlogits(), sync->hook());
-      sync->finish();
-    } else {
-      model.backward(ctx, loss.dlogits());
-    }
-    optimizer.step(1e-4f);
+    train_step.run(ctx, x, y, global, 1e-4f);
   };
   for (int64_t i = 0; i < warmup; ++i) step(i);
   backend->synchronize();
@@ -116,16 +119,18 @@ std::vector<Measurement> measure_with_ranks(int ranks, const Args& args) {
 int bench_train(const Args& args) {
   CommandLine command;
   command.usage =
-      "stride bench train --config FILE [--set k=v]... [--threads 1,2] [--ranks 1,2] [--steps N] [--format table|json]";
+      "stride bench train --config FILE [--set k=v]... [--device cpu|cuda] [--threads 1,2] [--ranks 1,2] [--steps N]\n"
+      "                   [--format table|json]";
   command.summary =
       "Training images/s of the config's model (data.batch_size per rank, train.optimizer) on synthetic batches of\n"
       "the given image shape, per CPU thread count and, with --ranks, per number of data-parallel ranks.";
   std::vector<std::string> overrides;
-  std::string config_path, threads_list, ranks_list, input_text, format;
+  std::string config_path, threads_list, ranks_list, input_text, format, device_name;
   int64_t steps = 200, warmup = 20, classes = 10;
   command.options.add_options()
       ("config,c", po::value(&config_path)->required(), "experiment config (INI)")
       ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
+      ("device", po::value(&device_name)->default_value("cpu"), "cpu | cuda")
       ("threads", po::value(&threads_list)->default_value("1,2"), "comma-separated CPU thread counts (per rank)")
       ("ranks", po::value(&ranks_list)->default_value(""), "comma-separated rank counts, each run under mpirun")
       ("steps", po::value(&steps)->default_value(200), "timed steps")
@@ -138,6 +143,7 @@ int bench_train(const Args& args) {
   const Config config = Config::load(config_path, overrides);
   const Shape input = parse_image_shape(input_text, "--input");
   const int64_t batch = config.integer("data.batch_size");
+  const Device device = parse_device(device_name);
 
   std::vector<Measurement> rows;
   const bool launcher = !ranks_list.empty() && ranks_list != "0";
@@ -159,8 +165,8 @@ int bench_train(const Args& args) {
   } else {
     comm = make_communicator(CommunicatorKind::automatic, communicator_options_from_env());
     for (const std::string& t : split(threads_list, ',', true))
-      rows.push_back(measure(*comm, config, input, classes, batch, static_cast<int>(parse_int(t, "--threads")),
-                             warmup, steps));
+      rows.push_back(
+          measure(*comm, config, device, input, classes, static_cast<int>(parse_int(t, "--threads")), warmup, steps));
     if (comm->rank() != 0) return 0;
   }
 

@@ -1,6 +1,6 @@
-// CPU backend: memory, elementwise ops, loss, dropout and optimizer updates as
-// OpenMP loops (oneDNN has no primitive for these). Parallel only above a size
-// where a fork-join pays for itself.
+// CPU backend: memory, elementwise ops, loss, metrics, dropout and optimizer
+// updates as OpenMP loops (oneDNN has no primitive for these). Parallel only
+// above a size where a fork-join pays for itself.
 #include "cpu_backend.h"
 
 #include <omp.h>
@@ -24,10 +24,39 @@ void expect_same_elements(const Tensor& a, const Tensor& b, const char* op) {
     fail<ShapeError>("{}: {} and {} differ in size", op, a.shape().str(), b.shape().str());
 }
 
+// Segments must lie inside every arena tensor they index.
+void check_segments(std::span<const ArenaSegment> segments, std::initializer_list<const Tensor*> arenas,
+                    const char* op) {
+  for (const Tensor* t : arenas)
+    if (t->elements() != arenas.begin()[0]->elements())
+      fail<ShapeError>("{}: arena tensors {} and {} differ in size", op, t->shape().str(),
+                       arenas.begin()[0]->shape().str());
+  const int64_t size = arenas.begin()[0]->elements();
+  for (const ArenaSegment& s : segments)
+    if (s.offset < 0 || s.count < 0 || s.offset + s.count > size)
+      fail<ShapeError>("{}: segment [{}, {}) outside an arena of {} elements", op, s.offset, s.offset + s.count, size);
+}
+
+float activate(const ActivationParams& p, float v) {
+  switch (p.kind) {
+    case ActivationKind::relu: return v > 0.0f ? v : 0.0f;
+    case ActivationKind::leaky_relu: return v > 0.0f ? v : p.alpha * v;
+    case ActivationKind::elu: return v > 0.0f ? v : p.alpha * std::expm1(v);
+  }
+  return v;
+}
+
+class CpuEvent final : public BackendEvent {
+ public:
+  void record() override {}
+  void wait() override {}
+  bool done() override { return true; }
+};
+
 }  // namespace
 
 CpuBackend::CpuBackend(int threads)
-    : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_), cache_(engine_), threads_(threads) {
+    : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_), cache_(engine_), weights_(engine_), threads_(threads) {
   if (threads > 0) omp_set_num_threads(threads);
   threads_ = omp_get_max_threads();
 }
@@ -42,12 +71,20 @@ void* CpuBackend::allocate(size_t bytes) {
   const size_t rounded = (bytes + 63) / 64 * 64;
   void* pointer = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (pointer == nullptr) fail<Error>("out of host memory allocating {} bytes", bytes);
+  ++allocations_;
   return pointer;
 }
 
 void CpuBackend::deallocate(void* pointer) noexcept { std::free(pointer); }
 
+std::unique_ptr<BackendEvent> CpuBackend::make_event() { return std::make_unique<CpuEvent>(); }
+
+BackendCounters CpuBackend::counters() const {
+  return {allocations_, cache_.built() + weights_.built()};
+}
+
 void CpuBackend::copy_from_host(const void* source, Tensor& destination) {
+  ++generation_;
   std::memcpy(destination.raw(), source, destination.bytes());
 }
 
@@ -56,12 +93,14 @@ void CpuBackend::copy_to_host(const Tensor& source, void* destination) {
 }
 
 void CpuBackend::copy(const Tensor& source, Tensor& destination) {
+  ++generation_;
   if (source.bytes() != destination.bytes())
     fail<ShapeError>("copy: {} and {} differ in size", source.shape().str(), destination.shape().str());
   if (source.raw() != destination.raw()) std::memcpy(destination.raw(), source.raw(), source.bytes());
 }
 
 void CpuBackend::fill(Tensor& tensor, float value) {
+  ++generation_;
   if (tensor.dtype() == DType::f32) {
     float* p = tensor.f32();
     const int64_t n = tensor.elements();
@@ -69,6 +108,8 @@ void CpuBackend::fill(Tensor& tensor, float value) {
     for (int64_t i = 0; i < n; ++i) p[i] = value;
   } else if (tensor.dtype() == DType::i32) {
     std::fill_n(tensor.i32(), tensor.elements(), static_cast<int32_t>(value));
+  } else if (tensor.dtype() == DType::f64) {
+    std::fill_n(tensor.f64(), tensor.elements(), static_cast<double>(value));
   } else {
     std::memset(tensor.raw(), static_cast<int>(value), tensor.bytes());
   }
@@ -111,6 +152,32 @@ void CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& label
     }
     loss[row] = static_cast<float>(row_loss);
   }
+}
+
+void CpuBackend::accumulate_classification(const Tensor& logits, const Tensor& labels, const Tensor& losses,
+                                           Tensor& totals, Tensor& confusion) {
+  if (logits.shape().rank() != 2 || labels.elements() != logits.dim(0) || losses.elements() != logits.dim(0) ||
+      totals.elements() != 2)
+    fail<ShapeError>("accumulate_classification: logits {}, labels {}, losses {}, totals {} do not fit",
+                     logits.shape().str(), labels.shape().str(), losses.shape().str(), totals.shape().str());
+  const int64_t n = logits.dim(0), k = logits.dim(1);
+  if (confusion.defined() && confusion.elements() != k * k)
+    fail<ShapeError>("accumulate_classification: confusion {} for {} classes", confusion.shape().str(), k);
+  const float* z = logits.f32();
+  const int32_t* y = labels.i32();
+  const float* loss = losses.f32();
+  int32_t* counts = confusion.defined() ? confusion.i32() : nullptr;
+  double loss_sum = 0, correct = 0;
+  for (int64_t row = 0; row < n; ++row) {
+    const float* zr = z + row * k;
+    const auto predicted = static_cast<int32_t>(std::max_element(zr, zr + k) - zr);
+    loss_sum += loss[row];
+    correct += predicted == y[row] ? 1.0 : 0.0;
+    if (counts != nullptr && y[row] >= 0 && y[row] < k) ++counts[y[row] * k + predicted];
+  }
+  double* t = totals.f64();
+  t[0] += loss_sum;
+  t[1] += correct;
 }
 
 void CpuBackend::dropout_forward(float rate, uint64_t key, uint64_t element_offset, const Tensor& x, Tensor& y,
@@ -186,17 +253,47 @@ void CpuBackend::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   for (int64_t i = 0; i < n; ++i) po[i] = pa[i] * pb[i];
 }
 
-void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& out) {
+void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& out, const ActivationParams* activation) {
   expect_same_elements(a, b, "add");
   expect_same_elements(a, out, "add");
   const float *pa = a.f32(), *pb = b.f32();
   float* po = out.f32();
   const int64_t n = a.elements();
+  if (activation == nullptr) {
 #pragma omp parallel for simd if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+    for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+  } else if (activation->kind == ActivationKind::relu) {
+#pragma omp parallel for simd if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) po[i] = std::max(pa[i] + pb[i], 0.0f);
+  } else {
+    const ActivationParams act = *activation;
+#pragma omp parallel for if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) po[i] = activate(act, pa[i] + pb[i]);
+  }
+}
+
+Tensor CpuBackend::scratch(const Shape& shape) {
+  if (!scratch_.defined() || scratch_.elements() < shape.elements()) scratch_ = Tensor(*this, Shape{shape.elements()});
+  return scratch_.view(shape);
+}
+
+void* CpuBackend::staging(Tensor& buffer, size_t bytes) {
+  if (!buffer.defined() || buffer.bytes() < bytes)
+    buffer = Tensor(*this, Shape{static_cast<int64_t>(bytes)}, DType::u8);
+  return buffer.raw();
+}
+
+void CpuBackend::accumulate(const Tensor& result, Tensor& out, float beta) {
+  expect_same_elements(result, out, "accumulate");
+  const float* r = result.f32();
+  float* o = out.f32();
+  const int64_t n = out.elements();
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) o[i] = beta * o[i] + r[i];
 }
 
 void CpuBackend::scale(Tensor& x, float alpha) {
+  ++generation_;
   float* p = x.f32();
   const int64_t n = x.elements();
 #pragma omp parallel for simd if (n > kParallelElements)
@@ -213,56 +310,81 @@ void CpuBackend::argmax_rows(const Tensor& x, Tensor& out) {
     po[row] = static_cast<int32_t>(std::max_element(px + row * k, px + (row + 1) * k) - (px + row * k));
 }
 
-double CpuBackend::sum_of_squares(const Tensor& x) {
-  const float* p = x.f32();
-  const int64_t n = x.elements();
+void CpuBackend::clip_by_global_norm(std::span<const ArenaSegment> segments, Tensor& g, float max_norm, Tensor& norm) {
+  check_segments(segments, {&g}, "clip_by_global_norm");
+  if (norm.elements() != 1) fail<ShapeError>("clip_by_global_norm: norm {} is not one value", norm.shape().str());
+  float* pg = g.f32();
   double sum = 0;
+  for (const ArenaSegment& s : segments) {
+    const float* p = pg + s.offset;
+    const int64_t n = s.count;
 #pragma omp parallel for reduction(+ : sum) if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]) * p[i];
-  return sum;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]) * p[i];
+  }
+  const double total = std::sqrt(sum);
+  norm.f32()[0] = static_cast<float>(total);
+  if (!(max_norm > 0) || !(total > max_norm)) return;
+  ++generation_;
+  const auto factor = static_cast<float>(max_norm / total);
+  for (const ArenaSegment& s : segments) {
+    float* p = pg + s.offset;
+    const int64_t n = s.count;
+#pragma omp parallel for simd if (n > kParallelElements)
+    for (int64_t i = 0; i < n; ++i) p[i] *= factor;
+  }
 }
 
-void CpuBackend::adam_update(const AdamParams& p, Tensor& w, const Tensor& g, Tensor& m, Tensor& v) {
-  expect_same_elements(w, g, "adam");
-  expect_same_elements(w, m, "adam");
-  expect_same_elements(w, v, "adam");
-  const int64_t n = w.elements();
-  float* pw = w.f32();
-  const float* pg = g.f32();
-  float* pm = m.f32();
-  float* pv = v.f32();
+void CpuBackend::adam_update(const AdamParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
+                             Tensor& m, Tensor& v) {
+  check_segments(segments, {&w, &g, &m, &v}, "adam");
+  ++generation_;
   const float bias_correction1 = 1.0f - std::pow(p.beta1, static_cast<float>(p.step));
   const float sqrt_bias_correction2 = std::sqrt(1.0f - std::pow(p.beta2, static_cast<float>(p.step)));
   const float step_size = p.lr / bias_correction1;
-  const float coupled_decay = p.decoupled ? 0.0f : p.weight_decay;
-  const float decoupled_factor = p.decoupled ? 1.0f - p.lr * p.weight_decay : 1.0f;
+  for (const ArenaSegment& s : segments) {
+    const float decay = s.decay ? p.weight_decay : 0.0f;
+    const float coupled_decay = p.decoupled ? 0.0f : decay;
+    const float decoupled_factor = p.decoupled ? 1.0f - p.lr * decay : 1.0f;
+    float* pw = w.f32() + s.offset;
+    const float* pg = g.f32() + s.offset;
+    float* pm = m.f32() + s.offset;
+    float* pv = v.f32() + s.offset;
+    const int64_t n = s.count;
 #pragma omp parallel for simd if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) {
-    const float grad = pg[i] + coupled_decay * pw[i];
-    pm[i] = p.beta1 * pm[i] + (1.0f - p.beta1) * grad;
-    pv[i] = p.beta2 * pv[i] + (1.0f - p.beta2) * grad * grad;
-    const float denom = std::sqrt(pv[i]) / sqrt_bias_correction2 + p.epsilon;
-    pw[i] = pw[i] * decoupled_factor - step_size * pm[i] / denom;
+    for (int64_t i = 0; i < n; ++i) {
+      const float grad = pg[i] + coupled_decay * pw[i];
+      pm[i] = p.beta1 * pm[i] + (1.0f - p.beta1) * grad;
+      pv[i] = p.beta2 * pv[i] + (1.0f - p.beta2) * grad * grad;
+      const float denom = std::sqrt(pv[i]) / sqrt_bias_correction2 + p.epsilon;
+      pw[i] = pw[i] * decoupled_factor - step_size * pm[i] / denom;
+    }
   }
 }
 
-void CpuBackend::sgd_update(const SgdParams& p, Tensor& w, const Tensor& g, Tensor& velocity) {
-  expect_same_elements(w, g, "sgd");
-  const int64_t n = w.elements();
-  float* pw = w.f32();
-  const float* pg = g.f32();
-  if (p.momentum == 0.0f) {
+void CpuBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
+                            Tensor& velocity) {
+  if (p.momentum == 0.0f)
+    check_segments(segments, {&w, &g}, "sgd");
+  else
+    check_segments(segments, {&w, &g, &velocity}, "sgd");
+  ++generation_;
+  for (const ArenaSegment& s : segments) {
+    const float decay = s.decay ? p.weight_decay : 0.0f;
+    float* pw = w.f32() + s.offset;
+    const float* pg = g.f32() + s.offset;
+    const int64_t n = s.count;
+    if (p.momentum == 0.0f) {
 #pragma omp parallel for simd if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) pw[i] -= p.lr * (pg[i] + p.weight_decay * pw[i]);
-    return;
-  }
-  expect_same_elements(w, velocity, "sgd");
-  float* pvel = velocity.f32();
+      for (int64_t i = 0; i < n; ++i) pw[i] -= p.lr * (pg[i] + decay * pw[i]);
+      continue;
+    }
+    float* pvel = velocity.f32() + s.offset;
 #pragma omp parallel for simd if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) {
-    const float grad = pg[i] + p.weight_decay * pw[i];
-    pvel[i] = p.momentum * pvel[i] + grad;
-    pw[i] -= p.lr * (p.nesterov ? grad + p.momentum * pvel[i] : pvel[i]);
+    for (int64_t i = 0; i < n; ++i) {
+      const float grad = pg[i] + decay * pw[i];
+      pvel[i] = p.momentum * pvel[i] + grad;
+      pw[i] -= p.lr * (p.nesterov ? grad + p.momentum * pvel[i] : pvel[i]);
+    }
   }
 }
 

@@ -1,7 +1,11 @@
 // CPU backend ops on oneDNN primitives: convolution, pooling, eltwise, batch
 // normalisation, inner product. Each op checks shapes, finds or builds its
 // cached primitive (keyed by op, shapes and parameters) and runs it on our
-// buffers with no reorder: activations nhwc, kernels hwio / io, as stored.
+// buffers: activations nhwc as stored; convolution kernels in the blocked
+// layout the primitive picks (format_tag::any), reordered from HWIO through
+// the weight cache; epilogues as post-ops (binary add for a residual, eltwise
+// for the activation); batch norm's fused ReLU as fuse_norm_relu with its
+// workspace as the reserve.
 #include <memory>
 
 #include "cpu_backend.h"
@@ -12,33 +16,30 @@ namespace {
 // Input channels up to which conv weight gradients take the plain loop.
 constexpr int64_t kFewInputChannels = 4;
 
-
 using prop = dnnl::prop_kind;
 using alg = dnnl::algorithm;
 using dims = dnnl::memory::dims;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
 
-enum OpCode : int64_t {
-  kConvForward = 1,
-  kConvBackwardData,
-  kConvBackwardWeights,
-  kPoolForwardTraining,
-  kPoolForwardInference,
-  kPoolBackward,
-  kEltwiseForward,
-  kEltwiseBackward,
-  kBatchNormTraining,
-  kBatchNormInference,
-  kBatchNormBackward,
-  kDenseForward,
-  kDenseBackwardData,
-  kDenseBackwardWeights,
+enum class Op : int64_t {
+  conv_forward = 1,
+  conv_backward_data,
+  conv_backward_weights,
+  pool_forward_training,
+  pool_forward_inference,
+  pool_backward,
+  eltwise_forward,
+  eltwise_backward,
+  eltwise_backward_from_output,
+  batchnorm_training,
+  batchnorm_inference,
+  batchnorm_backward,
+  dense_forward,
+  dense_backward_data,
+  dense_backward_weights,
+  weight_gradient_reorder,
 };
-
-template <typename Params>
-OpKey& add_window(OpKey& key, const Params& p) {
-  return key.add(p.kernel_h).add(p.kernel_w).add(p.stride_h).add(p.stride_w).add(p.pad_top).add(p.pad_left)
-      .add(p.pad_bottom).add(p.pad_right);
-}
 
 template <typename Params>
 void check_window(const char* op, const Params& p, const Shape& x, const Shape& y, int64_t out_channels) {
@@ -66,6 +67,15 @@ void check_channels(const char* op, const Shape& x, std::initializer_list<const 
       fail<ShapeError>("{}: per-channel tensor {} does not fit input {}", op, t->shape().str(), x.str());
 }
 
+void check_epilogue(const char* op, const Epilogue& e, const Tensor& y) {
+  if (e.bias != nullptr && e.bias->defined() && e.bias->elements() != y.dim(y.shape().rank() - 1))
+    fail<ShapeError>("{}: bias {} does not fit output {}", op, e.bias->shape().str(), y.shape().str());
+  if (e.residual != nullptr && e.residual->shape() != y.shape())
+    fail<ShapeError>("{}: residual {} does not fit output {}", op, e.residual->shape().str(), y.shape().str());
+}
+
+bool has_bias(const Epilogue& e) { return e.bias != nullptr && e.bias->defined(); }
+
 template <typename Params>
 dims strides_of(const Params& p) { return {p.stride_h, p.stride_w}; }
 template <typename Params>
@@ -73,15 +83,42 @@ dims pad_l_of(const Params& p) { return {p.pad_top, p.pad_left}; }
 template <typename Params>
 dims pad_r_of(const Params& p) { return {p.pad_bottom, p.pad_right}; }
 
-dnnl::convolution_forward::primitive_desc conv_forward_pd(dnnl::engine& engine, const ConvParams& p,
-                                                          const Shape& x, const Shape& w, const Shape& y,
-                                                          bool bias) {
-  const auto xd = nhwc_desc(x), wd = hwio_desc(w), yd = nhwc_desc(y);
+alg eltwise_algorithm(ActivationKind kind, bool from_output = false) {
+  if (kind == ActivationKind::elu) return from_output ? alg::eltwise_elu_use_dst_for_bwd : alg::eltwise_elu;
+  return from_output ? alg::eltwise_relu_use_dst_for_bwd : alg::eltwise_relu;  // leaky: relu with a slope
+}
+
+OpKey& add_epilogue(OpKey& key, const Epilogue& e) {
+  key.add(has_bias(e)).add(e.residual != nullptr).add(e.activate);
+  if (e.activate) key.add(e.activation.kind).add(e.activation.alpha);
+  return key;
+}
+
+// The epilogue's residual add and activation as post-ops; the residual tensor
+// is then passed as DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1.
+dnnl::primitive_attr epilogue_attr(const Epilogue& e, const dnnl::memory::desc& y) {
+  dnnl::primitive_attr attr = scratchpad_attr();
+  dnnl::post_ops ops;
+  if (e.residual != nullptr) ops.append_binary(alg::binary_add, y);
+  if (e.activate) ops.append_eltwise(1.0f, eltwise_algorithm(e.activation.kind), e.activation.alpha, 0.0f);
+  attr.set_post_ops(ops);
+  return attr;
+}
+constexpr int kResidualArgument = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
+
+dnnl::memory::desc any_weights(const Shape& w) {
+  return dnnl::memory::desc(dims{w[3], w[2], w[0], w[1]}, dt::f32, tag::any);
+}
+
+dnnl::convolution_forward::primitive_desc conv_forward_pd(dnnl::engine& engine, const ConvParams& p, const Shape& x,
+                                                          const Shape& w, const Shape& y, bool bias,
+                                                          const dnnl::primitive_attr& attr) {
+  const auto xd = nhwc_desc(x), wd = any_weights(w), yd = nhwc_desc(y);
   auto d = bias ? dnnl::convolution_forward::desc(prop::forward_training, alg::convolution_direct, xd, wd,
                                                   vector_desc(w[3]), yd, strides_of(p), pad_l_of(p), pad_r_of(p))
                 : dnnl::convolution_forward::desc(prop::forward_training, alg::convolution_direct, xd, wd, yd,
                                                   strides_of(p), pad_l_of(p), pad_r_of(p));
-  return {d, scratchpad_attr(), engine};
+  return {d, attr, engine};
 }
 
 alg pool_algorithm(PoolKind kind) {
@@ -96,61 +133,75 @@ dnnl::pooling_forward::primitive_desc pool_forward_pd(dnnl::engine& engine, cons
   return {d, scratchpad_attr(), engine};
 }
 
-alg eltwise_algorithm(ActivationKind kind) {
-  return kind == ActivationKind::elu ? alg::eltwise_elu : alg::eltwise_relu;  // leaky: relu with a slope
+OpKey eltwise_key(Op op, const ActivationParams& p, int64_t elements) {
+  OpKey key;
+  return key.add(op).add(elements).add(p.kind).add(p.alpha);
 }
 
-OpKey eltwise_key(int64_t op, const ActivationParams& p, int64_t elements) {
-  OpKey key;
-  return key.add(op).add(elements).add(int64_t(p.kind)).add(static_cast<int64_t>(p.alpha * 1e6f));
+dnnl::normalization_flags batchnorm_flags(const BatchNormParams& p) {
+  auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  if (p.fuse_relu) flags |= dnnl::normalization_flags::fuse_norm_relu;
+  return flags;
 }
 
-const auto kScaleShift = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
-
-OpKey batchnorm_key(int64_t op, const BatchNormParams& p, const Shape& x) {
+OpKey batchnorm_key(Op op, const BatchNormParams& p, const Shape& x) {
   OpKey key;
-  return key.add(op).add(x).add(static_cast<int64_t>(p.epsilon * 1e9f));
+  return key.add(op).add(x).add(p.epsilon).add(p.fuse_relu);
 }
 
 dnnl::batch_normalization_forward::primitive_desc bn_training_pd(dnnl::engine& engine, const Shape& x,
-                                                                 float epsilon) {
-  dnnl::batch_normalization_forward::desc d(prop::forward_training, nhwc_desc(x), epsilon, kScaleShift);
+                                                                 const BatchNormParams& p) {
+  dnnl::batch_normalization_forward::desc d(prop::forward_training, nhwc_desc(x), p.epsilon, batchnorm_flags(p));
   return {d, scratchpad_attr(), engine};
 }
 
 dnnl::inner_product_forward::primitive_desc dense_forward_pd(dnnl::engine& engine, const Shape& x, const Shape& w,
-                                                             bool bias) {
+                                                             bool bias, const dnnl::primitive_attr& attr) {
   const auto xd = matrix_desc(x[0], x[1]), wd = io_desc(w), yd = matrix_desc(x[0], w[1]);
   auto d = bias ? dnnl::inner_product_forward::desc(prop::forward_training, xd, wd, vector_desc(w[1]), yd)
                 : dnnl::inner_product_forward::desc(prop::forward_training, xd, wd, yd);
-  return {d, scratchpad_attr(), engine};
+  return {d, attr, engine};
 }
 
 }  // namespace
 
-void CpuBackend::conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
-                              Tensor& y) {
+void CpuBackend::conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, Tensor& y,
+                              const Epilogue& epilogue) {
   check_conv("conv_forward", p, x.shape(), w.shape(), y.shape());
+  check_epilogue("conv_forward", epilogue, y);
+  const bool bias = has_bias(epilogue);
   OpKey key;
-  add_window(key.add(kConvForward).add(x.shape()).add(w.shape()).add(bias.defined()), p);
+  add_epilogue(key.add(Op::conv_forward).add(x.shape()).add(w.shape()).add_window(p), epilogue);
+  dnnl::memory::desc weights;
   auto& primitive = cache_.get(key, [&] {
-    auto pd = conv_forward_pd(engine_, p, x.shape(), w.shape(), y.shape(), bias.defined());
-    return cached<dnnl::convolution_forward>(engine_, pd,
-                                             {{DNNL_ARG_SRC, pd.src_desc()},
-                                              {DNNL_ARG_WEIGHTS, pd.weights_desc()},
-                                              {DNNL_ARG_BIAS, optional_desc(bias.defined(), pd.bias_desc())},
-                                              {DNNL_ARG_DST, pd.dst_desc()}});
+    auto pd = conv_forward_pd(engine_, p, x.shape(), w.shape(), y.shape(), bias,
+                              epilogue_attr(epilogue, nhwc_desc(y.shape())));
+    return cached<dnnl::convolution_forward>(
+        engine_, pd,
+        {{DNNL_ARG_SRC, pd.src_desc()},
+         {DNNL_ARG_WEIGHTS, pd.weights_desc()},
+         {DNNL_ARG_BIAS, optional_desc(bias, pd.bias_desc())},
+         {kResidualArgument, optional_desc(epilogue.residual != nullptr, pd.dst_desc())},
+         {DNNL_ARG_DST, pd.dst_desc()}});
   });
-  run(primitive, {x.raw(), w.raw(), bias.raw(), y.raw()});
+  const void* blocked = weights_as(w, hwio_desc(w.shape()), primitive.desc(DNNL_ARG_WEIGHTS));
+  run(primitive, {x.raw(), blocked, bias ? epilogue.bias->raw() : nullptr,
+                  epilogue.residual != nullptr ? epilogue.residual->raw() : nullptr, y.raw()});
 }
 
-void CpuBackend::conv_backward_data(const ConvParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) {
+void CpuBackend::conv_backward_data(const ConvParams& p, const Tensor& dy, const Tensor& w, Tensor& dx, float beta) {
   check_conv("conv_backward_data", p, dx.shape(), w.shape(), dy.shape());
+  if (beta != 0.0f) {
+    Tensor part = scratch(dx.shape());
+    conv_backward_data(p, dy, w, part, 0.0f);
+    accumulate(part, dx, beta);
+    return;
+  }
   OpKey key;
-  add_window(key.add(kConvBackwardData).add(dx.shape()).add(w.shape()), p);
+  key.add(Op::conv_backward_data).add(dx.shape()).add(w.shape()).add_window(p);
   auto& primitive = cache_.get(key, [&] {
-    auto hint = conv_forward_pd(engine_, p, dx.shape(), w.shape(), dy.shape(), false);
-    dnnl::convolution_backward_data::desc d(alg::convolution_direct, nhwc_desc(dx.shape()), hwio_desc(w.shape()),
+    auto hint = conv_forward_pd(engine_, p, dx.shape(), w.shape(), dy.shape(), false, scratchpad_attr());
+    dnnl::convolution_backward_data::desc d(alg::convolution_direct, nhwc_desc(dx.shape()), any_weights(w.shape()),
                                             nhwc_desc(dy.shape()), strides_of(p), pad_l_of(p), pad_r_of(p));
     dnnl::convolution_backward_data::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
     return cached<dnnl::convolution_backward_data>(engine_, pd,
@@ -158,23 +209,34 @@ void CpuBackend::conv_backward_data(const ConvParams& p, const Tensor& dy, const
                                                     {DNNL_ARG_WEIGHTS, pd.weights_desc()},
                                                     {DNNL_ARG_DIFF_SRC, pd.diff_src_desc()}});
   });
-  run(primitive, {dy.raw(), w.raw(), dx.raw()});
+  const void* blocked = weights_as(w, hwio_desc(w.shape()), primitive.desc(DNNL_ARG_WEIGHTS));
+  run(primitive, {dy.raw(), blocked, dx.raw()});
 }
 
 void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
-                                       Tensor& dbias) {
+                                       Tensor& dbias, float beta) {
   check_conv("conv_backward_weights", p, x.shape(), dw.shape(), dy.shape());
   const bool bias = dbias.defined();
   if (bias) check_channels("conv_backward_weights", dy.shape(), {&dbias});
+  if (beta != 0.0f) {
+    // Rare (gradient accumulation): the parts side by side in one scratch.
+    const Tensor parts = scratch(Shape{dw.elements() + dbias.elements()});
+    Tensor part_w = parts.slice(0, dw.shape());
+    Tensor part_b = bias ? parts.slice(dw.elements(), dbias.shape()) : Tensor();
+    conv_backward_weights(p, x, dy, part_w, part_b, 0.0f);
+    accumulate(part_w, dw, beta);
+    if (bias) accumulate(part_b, dbias, beta);
+    return;
+  }
   if (x.dim(3) <= kFewInputChannels) {
     conv_backward_weights_few_channels(p, x, dy, dw, dbias);
     return;
   }
   OpKey key;
-  add_window(key.add(kConvBackwardWeights).add(x.shape()).add(dw.shape()).add(bias), p);
+  key.add(Op::conv_backward_weights).add(x.shape()).add(dw.shape()).add(bias).add_window(p);
   auto& primitive = cache_.get(key, [&] {
-    auto hint = conv_forward_pd(engine_, p, x.shape(), dw.shape(), dy.shape(), bias);
-    const auto xd = nhwc_desc(x.shape()), wd = hwio_desc(dw.shape()), yd = nhwc_desc(dy.shape());
+    auto hint = conv_forward_pd(engine_, p, x.shape(), dw.shape(), dy.shape(), bias, scratchpad_attr());
+    const auto xd = nhwc_desc(x.shape()), wd = any_weights(dw.shape()), yd = nhwc_desc(dy.shape());
     auto d = bias ? dnnl::convolution_backward_weights::desc(alg::convolution_direct, xd, wd, vector_desc(dw.dim(3)),
                                                              yd, strides_of(p), pad_l_of(p), pad_r_of(p))
                   : dnnl::convolution_backward_weights::desc(alg::convolution_direct, xd, wd, yd, strides_of(p),
@@ -182,7 +244,21 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
     dnnl::convolution_backward_weights::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
     return cached_backward_weights<dnnl::convolution_backward_weights>(engine_, pd, bias);
   });
-  run(primitive, {x.raw(), dy.raw(), dw.raw(), dbias.raw()});
+  const dnnl::memory::desc& blocked = primitive.desc(DNNL_ARG_DIFF_WEIGHTS);
+  const dnnl::memory::desc plain = hwio_desc(dw.shape());
+  if (blocked == plain) {
+    run(primitive, {x.raw(), dy.raw(), dw.raw(), dbias.raw()});
+    return;
+  }
+  // The gradient comes out blocked; one reorder gives Stride's HWIO.
+  key.add(Op::weight_gradient_reorder);
+  auto& reorder = cache_.get(key, [&] {
+    dnnl::reorder::primitive_desc pd(engine_, blocked, engine_, plain, scratchpad_attr());
+    return cached<dnnl::reorder>(engine_, pd, {{DNNL_ARG_FROM, blocked}, {DNNL_ARG_TO, plain}});
+  });
+  void* blocked_gradient = staging(weight_gradient_staging_, blocked.get_size());
+  run(primitive, {x.raw(), dy.raw(), blocked_gradient, dbias.raw()});
+  run(reorder, {blocked_gradient, dw.raw()});
 }
 
 size_t CpuBackend::pool_workspace_bytes(const PoolParams& p, const Shape& x, const Shape& y) {
@@ -195,7 +271,7 @@ void CpuBackend::pool_forward(const PoolParams& p, const Tensor& x, Tensor& y, T
   // Max pooling records argmax positions only when a workspace is given (training).
   const bool record = p.kind == PoolKind::max && workspace.defined();
   OpKey key;
-  add_window(key.add(record ? kPoolForwardTraining : kPoolForwardInference).add(x.shape()).add(int64_t(p.kind)), p);
+  key.add(record ? Op::pool_forward_training : Op::pool_forward_inference).add(x.shape()).add(p.kind).add_window(p);
   auto& primitive = cache_.get(key, [&] {
     auto pd = pool_forward_pd(engine_, p, x.shape(), y.shape(), record);
     return cached<dnnl::pooling_forward>(engine_, pd,
@@ -203,7 +279,7 @@ void CpuBackend::pool_forward(const PoolParams& p, const Tensor& x, Tensor& y, T
                                           {DNNL_ARG_DST, pd.dst_desc()},
                                           {DNNL_ARG_WORKSPACE, optional_desc(record, pd.workspace_desc())}});
   });
-  if (record && workspace.bytes() < pool_workspace_bytes(p, x.shape(), y.shape()))
+  if (record && workspace.bytes() < primitive.desc(DNNL_ARG_WORKSPACE).get_size())
     fail<ShapeError>("pool_forward: workspace of {} bytes is too small", workspace.bytes());
   run(primitive, {x.raw(), y.raw(), record ? workspace.raw() : nullptr});
 }
@@ -215,7 +291,7 @@ void CpuBackend::pool_backward(const PoolParams& p, const Tensor& x, const Tenso
   const bool max = p.kind == PoolKind::max;
   if (max && !workspace.defined()) fail<ShapeError>("pool_backward: max pooling needs its forward workspace");
   OpKey key;
-  add_window(key.add(kPoolBackward).add(dx.shape()).add(int64_t(p.kind)), p);
+  key.add(Op::pool_backward).add(dx.shape()).add(p.kind).add_window(p);
   auto& primitive = cache_.get(key, [&] {
     auto hint = pool_forward_pd(engine_, p, dx.shape(), dy.shape(), true);
     dnnl::pooling_backward::desc d(pool_algorithm(p.kind), nhwc_desc(dx.shape()), nhwc_desc(dy.shape()),
@@ -231,7 +307,7 @@ void CpuBackend::pool_backward(const PoolParams& p, const Tensor& x, const Tenso
 
 void CpuBackend::activation_forward(const ActivationParams& p, const Tensor& x, Tensor& y) {
   if (x.elements() != y.elements()) fail<ShapeError>("activation: {} into {}", x.shape().str(), y.shape().str());
-  auto& primitive = cache_.get(eltwise_key(kEltwiseForward, p, x.elements()), [&] {
+  auto& primitive = cache_.get(eltwise_key(Op::eltwise_forward, p, x.elements()), [&] {
     const auto md = vector_desc(x.elements());
     dnnl::eltwise_forward::desc d(prop::forward_training, eltwise_algorithm(p.kind), md, p.alpha);
     dnnl::eltwise_forward::primitive_desc pd(d, scratchpad_attr(), engine_);
@@ -242,38 +318,57 @@ void CpuBackend::activation_forward(const ActivationParams& p, const Tensor& x, 
 
 void CpuBackend::activation_backward(const ActivationParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
                                      Tensor& dx) {
-  (void)y;  // oneDNN's backward reads the input
-  if (x.elements() != dy.elements() || x.elements() != dx.elements())
-    fail<ShapeError>("activation_backward: {} vs {}", x.shape().str(), dy.shape().str());
-  auto& primitive = cache_.get(eltwise_key(kEltwiseBackward, p, x.elements()), [&] {
-    const auto md = vector_desc(x.elements());
-    dnnl::eltwise_forward::primitive_desc hint(
-        dnnl::eltwise_forward::desc(prop::forward_training, eltwise_algorithm(p.kind), md, p.alpha), engine_);
-    dnnl::eltwise_backward::desc d(eltwise_algorithm(p.kind), md, md, p.alpha);
+  // From the input when there is one; from the output when the activation was
+  // fused into the op that wrote y (oneDNN's *_use_dst_for_bwd: exact for
+  // relu, leaky relu with alpha >= 0 and elu).
+  const bool from_output = !x.defined();
+  const Tensor& source = from_output ? y : x;
+  if (source.elements() != dy.elements() || source.elements() != dx.elements())
+    fail<ShapeError>("activation_backward: {} vs {}", source.shape().str(), dy.shape().str());
+  if (from_output && p.kind == ActivationKind::leaky_relu && p.alpha < 0)
+    fail<ShapeError>("activation_backward: leaky relu with a negative slope needs its input");
+  const Op op = from_output ? Op::eltwise_backward_from_output : Op::eltwise_backward;
+  auto& primitive = cache_.get(eltwise_key(op, p, source.elements()), [&] {
+    const auto md = vector_desc(source.elements());
+    const alg algorithm = eltwise_algorithm(p.kind, from_output);
+    dnnl::eltwise_forward::primitive_desc hint(dnnl::eltwise_forward::desc(prop::forward_training, algorithm, md,
+                                                                           p.alpha),
+                                               engine_);
+    dnnl::eltwise_backward::desc d(algorithm, md, md, p.alpha);
     dnnl::eltwise_backward::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
-    return cached<dnnl::eltwise_backward>(engine_, pd,
-                                          {{DNNL_ARG_SRC, md}, {DNNL_ARG_DIFF_DST, md}, {DNNL_ARG_DIFF_SRC, md}});
+    return cached<dnnl::eltwise_backward>(
+        engine_, pd, {{from_output ? DNNL_ARG_DST : DNNL_ARG_SRC, md}, {DNNL_ARG_DIFF_DST, md}, {DNNL_ARG_DIFF_SRC, md}});
   });
-  run(primitive, {x.raw(), dy.raw(), dx.raw()});
+  run(primitive, {source.raw(), dy.raw(), dx.raw()});
+}
+
+size_t CpuBackend::batchnorm_reserve_bytes(const BatchNormParams& p, const Shape& x) {
+  if (!p.fuse_relu) return 0;
+  return bn_training_pd(engine_, x, p).workspace_desc().get_size();
 }
 
 void CpuBackend::batchnorm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, Tensor& y, Tensor& saved_mean, Tensor& saved_var,
-                                            Tensor& running_mean, Tensor& running_var) {
+                                            Tensor& running_mean, Tensor& running_var, Tensor& reserve) {
   check_channels("batchnorm", x.shape(), {&gamma, &beta, &saved_mean, &saved_var, &running_mean, &running_var});
   if (x.shape() != y.shape()) fail<ShapeError>("batchnorm: {} into {}", x.shape().str(), y.shape().str());
-  auto& primitive = cache_.get(batchnorm_key(kBatchNormTraining, p, x.shape()), [&] {
-    auto pd = bn_training_pd(engine_, x.shape(), p.epsilon);
+  auto& primitive = cache_.get(batchnorm_key(Op::batchnorm_training, p, x.shape()), [&] {
+    auto pd = bn_training_pd(engine_, x.shape(), p);
     const auto channels = vector_desc(x.dim(3));
-    return cached<dnnl::batch_normalization_forward>(engine_, pd,
-                                                     {{DNNL_ARG_SRC, pd.src_desc()},
-                                                      {DNNL_ARG_SCALE, channels},
-                                                      {DNNL_ARG_SHIFT, channels},
-                                                      {DNNL_ARG_DST, pd.dst_desc()},
-                                                      {DNNL_ARG_MEAN, pd.mean_desc()},
-                                                      {DNNL_ARG_VARIANCE, pd.variance_desc()}});
+    return cached<dnnl::batch_normalization_forward>(
+        engine_, pd,
+        {{DNNL_ARG_SRC, pd.src_desc()},
+         {DNNL_ARG_SCALE, channels},
+         {DNNL_ARG_SHIFT, channels},
+         {DNNL_ARG_DST, pd.dst_desc()},
+         {DNNL_ARG_MEAN, pd.mean_desc()},
+         {DNNL_ARG_VARIANCE, pd.variance_desc()},
+         {DNNL_ARG_WORKSPACE, optional_desc(p.fuse_relu, pd.workspace_desc())}});
   });
-  run(primitive, {x.raw(), gamma.raw(), beta.raw(), y.raw(), saved_mean.raw(), saved_var.raw()});
+  if (p.fuse_relu && reserve.bytes() < primitive.desc(DNNL_ARG_WORKSPACE).get_size())
+    fail<ShapeError>("batchnorm: reserve of {} bytes is too small for the fused relu", reserve.bytes());
+  run(primitive, {x.raw(), gamma.raw(), beta.raw(), y.raw(), saved_mean.raw(), saved_var.raw(),
+                  p.fuse_relu ? reserve.raw() : nullptr});
 
   // oneDNN leaves the running statistics to us.
   const int64_t count = x.elements() / x.dim(3);
@@ -293,9 +388,9 @@ void CpuBackend::batchnorm_forward_inference(const BatchNormParams& p, const Ten
                                              const Tensor& running_var, Tensor& y) {
   check_channels("batchnorm", x.shape(), {&gamma, &beta, &running_mean, &running_var});
   if (x.shape() != y.shape()) fail<ShapeError>("batchnorm: {} into {}", x.shape().str(), y.shape().str());
-  auto& primitive = cache_.get(batchnorm_key(kBatchNormInference, p, x.shape()), [&] {
+  auto& primitive = cache_.get(batchnorm_key(Op::batchnorm_inference, p, x.shape()), [&] {
     dnnl::batch_normalization_forward::desc d(prop::forward_inference, nhwc_desc(x.shape()), p.epsilon,
-                                              kScaleShift | dnnl::normalization_flags::use_global_stats);
+                                              batchnorm_flags(p) | dnnl::normalization_flags::use_global_stats);
     dnnl::batch_normalization_forward::primitive_desc pd(d, scratchpad_attr(), engine_);
     const auto channels = vector_desc(x.dim(3));
     return cached<dnnl::batch_normalization_forward>(engine_, pd,
@@ -310,55 +405,71 @@ void CpuBackend::batchnorm_forward_inference(const BatchNormParams& p, const Ten
 }
 
 void CpuBackend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& gamma,
-                                    const Tensor& saved_mean, const Tensor& saved_var, Tensor& dx, Tensor& dgamma,
-                                    Tensor& dbeta) {
+                                    const Tensor& saved_mean, const Tensor& saved_var, const Tensor& reserve,
+                                    Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   check_channels("batchnorm_backward", x.shape(), {&gamma, &saved_mean, &saved_var, &dgamma, &dbeta});
   if (x.shape() != dy.shape() || x.shape() != dx.shape())
     fail<ShapeError>("batchnorm_backward: {} vs {}", x.shape().str(), dy.shape().str());
-  auto& primitive = cache_.get(batchnorm_key(kBatchNormBackward, p, x.shape()), [&] {
-    auto hint = bn_training_pd(engine_, x.shape(), p.epsilon);
+  auto& primitive = cache_.get(batchnorm_key(Op::batchnorm_backward, p, x.shape()), [&] {
+    auto hint = bn_training_pd(engine_, x.shape(), p);
     const auto md = nhwc_desc(x.shape());
-    dnnl::batch_normalization_backward::desc d(prop::backward, md, md, p.epsilon, kScaleShift);
+    dnnl::batch_normalization_backward::desc d(prop::backward, md, md, p.epsilon, batchnorm_flags(p));
     dnnl::batch_normalization_backward::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
     const auto channels = vector_desc(x.dim(3));
-    return cached<dnnl::batch_normalization_backward>(engine_, pd,
-                                                      {{DNNL_ARG_SRC, md},
-                                                       {DNNL_ARG_MEAN, channels},
-                                                       {DNNL_ARG_VARIANCE, channels},
-                                                       {DNNL_ARG_DIFF_DST, md},
-                                                       {DNNL_ARG_SCALE, channels},
-                                                       {DNNL_ARG_SHIFT, channels},
-                                                       {DNNL_ARG_DIFF_SRC, md},
-                                                       {DNNL_ARG_DIFF_SCALE, channels},
-                                                       {DNNL_ARG_DIFF_SHIFT, channels}});
+    return cached<dnnl::batch_normalization_backward>(
+        engine_, pd,
+        {{DNNL_ARG_SRC, md},
+         {DNNL_ARG_MEAN, channels},
+         {DNNL_ARG_VARIANCE, channels},
+         {DNNL_ARG_DIFF_DST, md},
+         {DNNL_ARG_SCALE, channels},
+         {DNNL_ARG_SHIFT, channels},
+         {DNNL_ARG_WORKSPACE, optional_desc(p.fuse_relu, pd.workspace_desc())},
+         {DNNL_ARG_DIFF_SRC, md},
+         {DNNL_ARG_DIFF_SCALE, channels},
+         {DNNL_ARG_DIFF_SHIFT, channels}});
   });
+  if (p.fuse_relu && !reserve.defined())
+    fail<ShapeError>("batchnorm_backward: the fused relu needs the reserve its forward wrote");
   // oneDNN 2.x counts the shift as an input of backward with use_shift (and
   // rejects the call without it) but never reads it: gamma's buffer stands in.
-  run(primitive, {x.raw(), saved_mean.raw(), saved_var.raw(), dy.raw(), gamma.raw(), gamma.raw(), dx.raw(),
-                  dgamma.raw(), dbeta.raw()});
+  run(primitive, {x.raw(), saved_mean.raw(), saved_var.raw(), dy.raw(), gamma.raw(), gamma.raw(),
+                  p.fuse_relu ? reserve.raw() : nullptr, dx.raw(), dgamma.raw(), dbeta.raw()});
 }
 
-void CpuBackend::dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) {
+void CpuBackend::dense_forward(const Tensor& x, const Tensor& w, Tensor& y, const Epilogue& epilogue) {
   check_dense("dense_forward", x.shape(), w.shape(), y.shape());
+  check_epilogue("dense_forward", epilogue, y);
+  const bool bias = has_bias(epilogue);
   OpKey key;
-  key.add(kDenseForward).add(x.shape()).add(w.shape()).add(bias.defined());
+  add_epilogue(key.add(Op::dense_forward).add(x.shape()).add(w.shape()), epilogue);
   auto& primitive = cache_.get(key, [&] {
-    auto pd = dense_forward_pd(engine_, x.shape(), w.shape(), bias.defined());
-    return cached<dnnl::inner_product_forward>(engine_, pd,
-                                               {{DNNL_ARG_SRC, pd.src_desc()},
-                                                {DNNL_ARG_WEIGHTS, pd.weights_desc()},
-                                                {DNNL_ARG_BIAS, optional_desc(bias.defined(), pd.bias_desc())},
-                                                {DNNL_ARG_DST, pd.dst_desc()}});
+    auto pd = dense_forward_pd(engine_, x.shape(), w.shape(), bias,
+                               epilogue_attr(epilogue, matrix_desc(y.dim(0), y.dim(1))));
+    return cached<dnnl::inner_product_forward>(
+        engine_, pd,
+        {{DNNL_ARG_SRC, pd.src_desc()},
+         {DNNL_ARG_WEIGHTS, pd.weights_desc()},
+         {DNNL_ARG_BIAS, optional_desc(bias, pd.bias_desc())},
+         {kResidualArgument, optional_desc(epilogue.residual != nullptr, pd.dst_desc())},
+         {DNNL_ARG_DST, pd.dst_desc()}});
   });
-  run(primitive, {x.raw(), w.raw(), bias.raw(), y.raw()});
+  run(primitive, {x.raw(), w.raw(), bias ? epilogue.bias->raw() : nullptr,
+                  epilogue.residual != nullptr ? epilogue.residual->raw() : nullptr, y.raw()});
 }
 
-void CpuBackend::dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+void CpuBackend::dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, float beta) {
   check_dense("dense_backward_data", dx.shape(), w.shape(), dy.shape());
+  if (beta != 0.0f) {
+    Tensor part = scratch(dx.shape());
+    dense_backward_data(dy, w, part, 0.0f);
+    accumulate(part, dx, beta);
+    return;
+  }
   OpKey key;
-  key.add(kDenseBackwardData).add(dx.shape()).add(w.shape());
+  key.add(Op::dense_backward_data).add(dx.shape()).add(w.shape());
   auto& primitive = cache_.get(key, [&] {
-    auto hint = dense_forward_pd(engine_, dx.shape(), w.shape(), false);
+    auto hint = dense_forward_pd(engine_, dx.shape(), w.shape(), false, scratchpad_attr());
     dnnl::inner_product_backward_data::desc d(matrix_desc(dx.dim(0), dx.dim(1)), io_desc(w.shape()),
                                               matrix_desc(dy.dim(0), dy.dim(1)));
     dnnl::inner_product_backward_data::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
@@ -370,13 +481,22 @@ void CpuBackend::dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& 
   run(primitive, {dy.raw(), w.raw(), dx.raw()});
 }
 
-void CpuBackend::dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& dbias) {
+void CpuBackend::dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& dbias, float beta) {
   check_dense("dense_backward_weights", x.shape(), dw.shape(), dy.shape());
   const bool bias = dbias.defined();
+  if (beta != 0.0f) {
+    const Tensor parts = scratch(Shape{dw.elements() + dbias.elements()});
+    Tensor part_w = parts.slice(0, dw.shape());
+    Tensor part_b = bias ? parts.slice(dw.elements(), dbias.shape()) : Tensor();
+    dense_backward_weights(x, dy, part_w, part_b, 0.0f);
+    accumulate(part_w, dw, beta);
+    if (bias) accumulate(part_b, dbias, beta);
+    return;
+  }
   OpKey key;
-  key.add(kDenseBackwardWeights).add(x.shape()).add(dw.shape()).add(bias);
+  key.add(Op::dense_backward_weights).add(x.shape()).add(dw.shape()).add(bias);
   auto& primitive = cache_.get(key, [&] {
-    auto hint = dense_forward_pd(engine_, x.shape(), dw.shape(), bias);
+    auto hint = dense_forward_pd(engine_, x.shape(), dw.shape(), bias, scratchpad_attr());
     const auto xd = matrix_desc(x.dim(0), x.dim(1)), wd = io_desc(dw.shape()), yd = matrix_desc(dy.dim(0), dy.dim(1));
     auto d = bias ? dnnl::inner_product_backward_weights::desc(xd, wd, vector_desc(dw.dim(1)), yd)
                   : dnnl::inner_product_backward_weights::desc(xd, wd, yd);

@@ -1,6 +1,7 @@
 // oneDNN glue: status checks, cached primitives, descriptors for our layouts.
 #include "dnnl_cache.h"
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace stride::cpu {
@@ -19,11 +20,18 @@ CachedPrimitive::CachedPrimitive(dnnl::engine& engine, dnnl::primitive primitive
     if (desc.is_zero()) continue;
     memories_.emplace_back(desc, engine, static_cast<void*>(DNNL_MEMORY_NONE));
     arguments_.push_back({argument, memories_.back().get()});
+    descs_.emplace_back(argument, desc);
   }
   if (scratchpad_bytes_ > 0) {
     memories_.emplace_back(scratchpad, engine, static_cast<void*>(DNNL_MEMORY_NONE));
     arguments_.push_back({DNNL_ARG_SCRATCHPAD, memories_.back().get()});
   }
+}
+
+const dnnl::memory::desc& CachedPrimitive::desc(int argument) const {
+  for (const auto& [id, desc] : descs_)
+    if (id == argument) return desc;
+  fail<Error>("a cached oneDNN primitive has no argument {}", argument);
 }
 
 void CachedPrimitive::execute(dnnl::stream& stream, std::initializer_list<const void*> pointers, void* scratchpad) {
@@ -38,6 +46,36 @@ void CachedPrimitive::execute(dnnl::stream& stream, std::initializer_list<const 
   STRIDE_DNNL_CHECK(dnnl_primitive_execute(primitive_.get(), stream.get(), static_cast<int>(arguments_.size()),
                                            arguments_.data()));
   STRIDE_DNNL_CHECK(dnnl_stream_wait(stream.get()));
+}
+
+const void* WeightCache::get(const void* source, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
+                             uint64_t generation, dnnl::stream& stream) {
+  if (plain == wanted) return source;
+  Entry* entry = nullptr;
+  for (Entry& e : entries_)
+    if (e.source == source && e.wanted == wanted) entry = &e;
+  if (entry == nullptr) {
+    Entry e;
+    e.source = source;
+    e.wanted = wanted;
+    const size_t bytes = (wanted.get_size() + 63) / 64 * 64;
+    void* memory = std::aligned_alloc(64, bytes);
+    if (memory == nullptr) fail<Error>("out of host memory allocating {} bytes of reordered weights", bytes);
+    e.storage = std::shared_ptr<void>(memory, std::free);
+    e.from = dnnl::memory(plain, engine_, const_cast<void*>(source));
+    e.to = dnnl::memory(wanted, engine_, memory);
+    e.reorder = dnnl::reorder(e.from, e.to);
+    e.generation = generation + 1;  // never equal: the first use reorders
+    entries_.push_back(std::move(e));
+    entry = &entries_.back();
+    ++built_;
+  }
+  if (entry->generation != generation) {
+    entry->reorder.execute(stream, entry->from, entry->to);
+    stream.wait();
+    entry->generation = generation;
+  }
+  return entry->storage.get();
 }
 
 dnnl::primitive_attr scratchpad_attr() {

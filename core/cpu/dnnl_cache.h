@@ -4,6 +4,13 @@
 // descriptor, no primitive and no argument map. Scratchpads are user-managed:
 // one buffer shared by all primitives (they run one at a time), sized when a
 // primitive is created.
+//
+// Weights: a convolution runs its fast kernels only on the blocked weight
+// layout it picks itself, while Stride keeps kernels in HWIO. WeightCache holds
+// the reordered copy of each kernel per layout, tagged with the backend's write
+// generation (bumped by every op that may write a parameter): forward and the
+// backward-data pass of one step share one reorder, the next step's reorder
+// runs once the optimizer has moved the weights.
 #pragma once
 
 #include <dnnl.hpp>
@@ -17,41 +24,13 @@
 #include <vector>
 
 #include "stride/common/error.h"
+#include "stride/core/op_key.h"
 #include "stride/core/tensor.h"
 
 namespace stride::cpu {
 
 void dnnl_check(dnnl_status_t status, const char* expression, const char* file, int line);
 #define STRIDE_DNNL_CHECK(expr) ::stride::cpu::dnnl_check((expr), #expr, __FILE__, __LINE__)
-
-// Identifies a primitive: an op code followed by every shape and parameter that matters.
-struct OpKey {
-  std::array<int64_t, 24> values{};
-  int size = 0;
-
-  OpKey& add(int64_t v) {
-    if (size == static_cast<int>(values.size())) fail<Error>("OpKey overflow");
-    values[static_cast<size_t>(size++)] = v;
-    return *this;
-  }
-  OpKey& add(const Shape& s) {
-    add(s.rank());
-    for (int i = 0; i < s.rank(); ++i) add(s[i]);
-    return *this;
-  }
-  bool operator==(const OpKey& other) const { return size == other.size && values == other.values; }
-};
-
-struct OpKeyHash {
-  size_t operator()(const OpKey& key) const noexcept {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < key.size; ++i) {
-      h ^= static_cast<uint64_t>(key.values[static_cast<size_t>(i)]);
-      h *= 1099511628211ull;
-    }
-    return static_cast<size_t>(h);
-  }
-};
 
 // (DNNL_ARG_*, descriptor) in the order execute() receives pointers. An argument
 // with an empty (zero) descriptor is left out: an optional bias absent.
@@ -66,10 +45,13 @@ class CachedPrimitive {
   // stream. A null pointer stands for a left-out argument and is skipped.
   void execute(dnnl::stream& stream, std::initializer_list<const void*> pointers, void* scratchpad);
   size_t scratchpad_bytes() const { return scratchpad_bytes_; }
+  // The descriptor of an argument given at construction (the layout the primitive picked).
+  const dnnl::memory::desc& desc(int argument) const;
 
  private:
   dnnl::primitive primitive_;
   std::vector<dnnl::memory> memories_;
+  std::vector<std::pair<int, dnnl::memory::desc>> descs_;
   std::vector<dnnl_exec_arg_t> arguments_;
   size_t scratchpad_bytes_ = 0;
 };
@@ -85,17 +67,47 @@ class PrimitiveCache {
     auto found = cache_.find(key);
     if (found != cache_.end()) return *found->second;
     auto entry = make();
+    ++built_;
     if (entry->scratchpad_bytes() > scratchpad_.size()) scratchpad_.resize(entry->scratchpad_bytes());
     return *cache_.emplace(key, std::move(entry)).first->second;
   }
   void* scratchpad() { return scratchpad_.empty() ? nullptr : scratchpad_.data(); }
   dnnl::engine& engine() { return engine_; }
   size_t size() const { return cache_.size(); }
+  uint64_t built() const { return built_; }
 
  private:
   dnnl::engine& engine_;
   std::unordered_map<OpKey, std::unique_ptr<CachedPrimitive>, OpKeyHash> cache_;
   std::vector<uint8_t> scratchpad_;
+  uint64_t built_ = 0;
+};
+
+// Kernels reordered into the layouts primitives asked for (see the top of this file).
+class WeightCache {
+ public:
+  explicit WeightCache(dnnl::engine& engine) : engine_(engine) {}
+
+  // A pointer to `source` (described by `plain`) in layout `wanted`: the source
+  // itself when the layouts agree, else a cached copy reordered at most once
+  // per generation.
+  const void* get(const void* source, const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted,
+                  uint64_t generation, dnnl::stream& stream);
+  size_t size() const { return entries_.size(); }
+  uint64_t built() const { return built_; }
+
+ private:
+  struct Entry {
+    const void* source = nullptr;
+    dnnl::memory::desc wanted;
+    uint64_t generation = 0;
+    std::shared_ptr<void> storage;
+    dnnl::memory from, to;
+    dnnl::reorder reorder;
+  };
+  dnnl::engine& engine_;
+  std::vector<Entry> entries_;
+  uint64_t built_ = 0;
 };
 
 // cached<dnnl::convolution_forward>(engine, pd, {{DNNL_ARG_SRC, pd.src_desc()}, ...})

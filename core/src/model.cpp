@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "stride/common/error.h"
+#include "stride/core/layers.h"
 #include "stride/core/spec.h"
 
 namespace stride {
@@ -41,8 +42,48 @@ Backend& Model::backend() const {
   return *backend_;
 }
 
+namespace {
+
+// 16 floats: a cache line, an AVX-512 register, and cuBLAS's preferred alignment.
+constexpr int64_t kArenaAlignment = 16;
+
+}  // namespace
+
+void ParameterArena::trainable_segments(std::vector<ArenaSegment>& out) const {
+  out.clear();
+  for (const ArenaEntry& e : entries) {
+    const Parameter& p = *e.parameter;
+    if (!p.trainable) continue;
+    const int64_t count = p.shape.elements();
+    if (!out.empty() && out.back().decay == p.decay) {
+      out.back().count = e.offset + count - out.back().offset;  // the zero gap before it joins too
+    } else {
+      out.push_back({e.offset, count, p.decay});
+    }
+  }
+}
+
 void Model::init(Backend& backend, uint64_t seed) {
   backend_ = &backend;
+  arena_ = ParameterArena{};
+  int64_t size = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (Parameter* p : layers_[i]->parameters()) {
+      if (p->shape.rank() == 0) fail<ShapeError>("layer {}: parameter '{}' has no shape", layer_name(i), p->name);
+      arena_.entries.push_back({i, p, size});
+      size += (p->shape.elements() + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+    }
+  }
+  if (size > 0) {
+    arena_.values = Tensor(backend, Shape{size});
+    arena_.grads = Tensor(backend, Shape{size});
+    backend.fill(arena_.values, 0.0f);
+    backend.fill(arena_.grads, 0.0f);
+    for (const ArenaEntry& e : arena_.entries) {
+      e.parameter->value = arena_.values.slice(e.offset, e.parameter->shape);
+      e.parameter->grad = arena_.grads.slice(e.offset, e.parameter->shape);
+    }
+  }
   // One stream for all initialisers, in layer order: the same seed gives the same weights.
   Rng rng(seed, /*stream=*/0x1417);
   for (auto& layer : layers_) layer->init_parameters(backend, rng);
@@ -52,6 +93,15 @@ void Model::init(Backend& backend, uint64_t seed) {
 void Model::reserve(int64_t max_batch) {
   Backend& be = backend();
   if (max_batch <= max_batch_) return;
+  if (!planned_) {
+    // Fuse each activation into the layer before it where that layer can apply it.
+    for (size_t i = 1; i < layers_.size(); ++i) {
+      auto* activation = dynamic_cast<Activation*>(layers_[i].get());
+      if (activation != nullptr && !layers_[i - 1]->is_view() && layers_[i - 1]->fuse_activation(activation->params()))
+        activation->set_fused();
+    }
+    planned_ = true;
+  }
   max_batch_ = max_batch;
   outputs_.assign(layers_.size(), Tensor());
   input_grads_.assign(layers_.size(), Tensor());

@@ -13,6 +13,7 @@ size_t dtype_size(DType dtype) {
     case DType::f32: return 4;
     case DType::i32: return 4;
     case DType::u8: return 1;
+    case DType::f64: return 8;
   }
   return 0;
 }
@@ -96,11 +97,30 @@ uint8_t* Tensor::u8() const {
   return static_cast<uint8_t*>(data_);
 }
 
+double* Tensor::f64() const {
+  if (dtype_ != DType::f64) fail<ShapeError>("tensor {} is not float64", shape_.str());
+  return static_cast<double*>(data_);
+}
+
 Tensor Tensor::view(const Shape& shape) const {
   const size_t needed = static_cast<size_t>(shape.elements()) * dtype_size(dtype_);
   if (needed > capacity_)
     fail<ShapeError>("view {} needs {} bytes, storage of {} holds {}", shape.str(), needed, shape_.str(), capacity_);
   Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::slice(int64_t offset, const Shape& shape) const {
+  const size_t element = dtype_size(dtype_);
+  const size_t begin = static_cast<size_t>(offset) * element;
+  const size_t needed = static_cast<size_t>(shape.elements()) * element;
+  if (offset < 0 || begin + needed > capacity_)
+    fail<ShapeError>("slice {} at element {} needs {} bytes, storage of {} holds {}", shape.str(), offset,
+                     begin + needed, shape_.str(), capacity_);
+  Tensor t = *this;
+  t.data_ = static_cast<char*>(data_) + begin;
+  t.capacity_ = capacity_ - begin;
   t.shape_ = shape;
   return t;
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "stride/common/error.h"
+#include "stride/core/backend.h"
 
 #if STRIDE_DISTRIBUTED_MPI
 #include "mpi_communicator.h"
@@ -90,6 +91,15 @@ bool launched_by_mpi() {
 
 std::unique_ptr<Communicator> make_local_communicator(const CommunicatorOptions& options) {
   return std::make_unique<LocalCommunicator>(options);
+}
+
+std::unique_ptr<Communicator> make_device_communicator(Communicator& host, Backend& backend) {
+  if (host.size() == 1 || backend.device() == host.device()) return nullptr;
+#if STRIDE_DISTRIBUTED_NCCL
+  if (backend.device() == Device::cuda) return detail::make_nccl_communicator_over(host, backend.stream());
+#endif
+  fail<ConfigError>("{} ranks on {}: this build has no communicator for {} memory (CUDA needs NCCL and MPI)",
+                    host.size(), device_name(backend.device()), device_name(backend.device()));
 }
 
 std::unique_ptr<Communicator> make_communicator(CommunicatorKind kind, const CommunicatorOptions& options) {

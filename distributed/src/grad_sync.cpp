@@ -1,6 +1,6 @@
-// GradientSync: bucket layout at construction, copy-in and launch per layer
-// during backward, wait and copy-out in finish(). Also the whole-model
-// broadcast, buffer averaging and replica checksum.
+// GradientSync: bucket layout over the gradient arena at construction, launch
+// per layer during backward, wait in finish(). Also the whole-model broadcast,
+// buffer averaging and replica checksum.
 #include "stride/distributed/grad_sync.h"
 
 #include <chrono>
@@ -11,89 +11,54 @@
 
 namespace stride {
 
-namespace {
-
-std::vector<std::vector<Parameter*>> parameters_by_layer(Model& model) {
-  std::vector<std::vector<Parameter*>> layers(model.size());
-  for (size_t i = 0; i < model.size(); ++i) layers[i] = model.layer_parameters(i);
-  return layers;
-}
-
-}  // namespace
-
 GradientSync::GradientSync(Communicator& comm, Model& model, GradSyncOptions options)
-    : GradientSync(comm, model.backend(), parameters_by_layer(model), options) {}
-
-GradientSync::GradientSync(Communicator& comm, Backend& backend, const std::vector<std::vector<Parameter*>>& layers,
-                           GradSyncOptions options)
-    : comm_(comm), backend_(backend), options_(options) {
+    : comm_(comm), backend_(model.backend()), options_(options) {
   if (options_.bucket_bytes == 0) fail<ConfigError>("gradient bucket size must be positive");
   if (comm_.size() > 1 && comm_.device() != backend_.device())
     fail<ConfigError>("the {} communicator reduces {} memory but the model lives on {}", comm_.name(),
                       device_name(comm_.device()), device_name(backend_.device()));
-  build(layers);
-}
-
-void GradientSync::build(const std::vector<std::vector<Parameter*>>& layers) {
-  layer_entries_.assign(layers.size(), {});
-  layer_done_.assign(layers.size(), false);
-  // Reverse layer order: the first bucket fills with the last layers, which
-  // backward finishes first.
-  std::vector<size_t> bucket_elements;
-  size_t current_bytes = 0;
-  for (size_t layer = layers.size(); layer-- > 0;) {
-    for (Parameter* p : layers[layer]) {
-      if (!p->trainable) continue;
-      if (!p->value.defined() || !p->grad.defined())
-        fail<ConfigError>("parameter '{}' of layer {} has no storage: build GradientSync after Model::init and reserve",
-                          p->name, layer);
-      if (p->grad.dtype() != DType::f32) fail<ConfigError>("parameter '{}' gradient is not f32", p->name);
-      const size_t bytes = p->grad.bytes();
-      if (bucket_elements.empty() || (current_bytes > 0 && current_bytes + bytes > options_.bucket_bytes)) {
-        bucket_elements.push_back(0);
-        current_bytes = 0;
-      }
-      layer_entries_[layer].push_back(entries_.size());
-      entries_.push_back(Entry{p, bucket_elements.size() - 1, bucket_elements.back(), Tensor()});
-      bucket_elements.back() += static_cast<size_t>(p->grad.elements());
-      current_bytes += bytes;
+  const ParameterArena& arena = model.arena();
+  // Walk the arena backwards (the order backward finishes layers): a bucket is
+  // a contiguous range [begin, end) of the gradient arena holding about
+  // bucket_bytes of trainable parameters (the alignment gaps between them
+  // ride along as zeros); a frozen parameter closes the range.
+  int64_t begin = 0, end = 0;
+  size_t bytes = 0, first_layer = 0;
+  auto close = [&] {
+    if (bytes > 0) {
+      buckets_.push_back({arena.grads.slice(begin, Shape{end - begin}), first_layer, {}, false});
+      stats_.bytes += bytes;
     }
+    bytes = 0;
+  };
+  for (auto it = arena.entries.rbegin(); it != arena.entries.rend(); ++it) {
+    const Parameter& p = *it->parameter;
+    if (!p.trainable) {
+      close();
+      continue;
+    }
+    if (!p.grad.defined())
+      fail<ConfigError>("parameter '{}' has no storage: build GradientSync after Model::init", p.name);
+    const size_t size = p.grad.bytes();
+    if (bytes > 0 && bytes + size > options_.bucket_bytes) close();
+    if (bytes == 0) end = it->offset + p.shape.elements();
+    begin = it->offset;
+    bytes += size;
+    first_layer = it->layer;
   }
-  buckets_.resize(bucket_elements.size());
-  for (size_t b = 0; b < buckets_.size(); ++b)
-    buckets_[b].buffer = Tensor(backend_, Shape{static_cast<int64_t>(bucket_elements[b])});
-  for (Entry& e : entries_) {
-    e.slice = Tensor::wrap(buckets_[e.bucket].buffer.f32() + e.offset, e.parameter->grad.shape(), DType::f32,
-                           backend_.device());
-    ++buckets_[e.bucket].parameters;
-    stats_.bytes += e.parameter->grad.bytes();
-  }
+  close();
   stats_.buckets = buckets_.size();
 }
 
-void GradientSync::copy_in(size_t layer) {
-  if (layer_done_[layer]) return;
-  layer_done_[layer] = true;
-  for (size_t index : layer_entries_[layer]) {
-    Entry& e = entries_[index];
-    backend_.copy(e.parameter->grad, e.slice);
-    ++buckets_[e.bucket].ready;
-  }
-}
-
 void GradientSync::start(Bucket& bucket) {
-  bucket.handle =
-      comm_.start_allreduce(bucket.buffer.f32(), static_cast<size_t>(bucket.buffer.elements()), options_.op);
+  bucket.handle = comm_.start_allreduce(bucket.view.f32(), static_cast<size_t>(bucket.view.elements()), options_.op);
   bucket.started = true;
 }
 
 void GradientSync::on_layer_done(size_t layer) {
   if (comm_.size() == 1) return;
-  if (layer >= layer_entries_.size())
-    fail<ConfigError>("on_layer_done({}) for a model of {} layers", layer, layer_entries_.size());
-  copy_in(layer);
   // Strictly in bucket order, so every rank starts the same collectives in the same order.
-  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].ready == buckets_[next_bucket_].parameters)
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].first_layer >= layer)
     start(buckets_[next_bucket_++]);
   comm_.progress();
 }
@@ -101,8 +66,7 @@ void GradientSync::on_layer_done(size_t layer) {
 void GradientSync::finish() {
   ++stats_.steps;
   if (comm_.size() == 1) return;
-  // Layers whose callback did not run (no hook, or backward stopped early).
-  for (size_t layer = layer_done_.size(); layer-- > 0;) copy_in(layer);
+  // Buckets whose layers' callbacks did not run (no hook, or backward stopped early).
   while (next_bucket_ < buckets_.size()) start(buckets_[next_bucket_++]);
 
   const auto begin = std::chrono::steady_clock::now();
@@ -110,14 +74,10 @@ void GradientSync::finish() {
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   stats_.last_wait_s = waited;
   stats_.total_wait_s += waited;
-
-  for (Entry& e : entries_) backend_.copy(e.slice, e.parameter->grad);
   for (Bucket& bucket : buckets_) {
-    bucket.ready = 0;
     bucket.started = false;
     bucket.handle = CollectiveHandle{};
   }
-  layer_done_.assign(layer_done_.size(), false);
   next_bucket_ = 0;
 }
 
@@ -131,12 +91,17 @@ void CommunicatorSum::sum(Tensor& values) {
 
 void broadcast_parameters(Communicator& comm, Model& model, int root) {
   if (comm.size() == 1) return;
-  for (const StateEntry& entry : model.state()) {
-    Tensor& t = *entry.tensor;
-    if (!t.defined()) continue;
-    if (t.dtype() != DType::f32) fail<ConfigError>("{}/{}: only f32 state can be broadcast", entry.layer, entry.name);
-    comm.broadcast(t.f32(), static_cast<size_t>(t.elements()), root);
+  ParameterArena& arena = model.arena();
+  if (arena.size() > 0) comm.broadcast(arena.values.f32(), static_cast<size_t>(arena.size()), root);
+  for (size_t i = 0; i < model.size(); ++i) {
+    for (Buffer* b : model.layer(i).buffers()) {
+      if (!b->value.defined()) continue;
+      if (b->value.dtype() != DType::f32)
+        fail<ConfigError>("{}/{}: only f32 state can be broadcast", model.layer_name(i), b->name);
+      comm.broadcast(b->value.f32(), static_cast<size_t>(b->value.elements()), root);
+    }
   }
+  model.backend().note_external_write();
 }
 
 void average_buffers(Communicator& comm, Model& model) {
@@ -147,6 +112,7 @@ void average_buffers(Communicator& comm, Model& model) {
       comm.allreduce_average(b->value.f32(), static_cast<size_t>(b->value.elements()));
     }
   }
+  model.backend().note_external_write();
 }
 
 uint64_t parameter_checksum(Model& model) {

@@ -57,6 +57,7 @@ class NcclCommunicator final : public Communicator {
     CommunicatorOptions options;
     options.timeout_s = timeout_s_;
     options.cuda_compute_stream = compute_;
+    options.cuda_device = device_;
     return std::make_unique<NcclCommunicator>(options, mpi_.comm(), color, mpi_.local_rank());
   }
   void barrier() override { mpi_.barrier(); }
@@ -80,7 +81,7 @@ class NcclCommunicator final : public Communicator {
     bool busy = false;
   };
 
-  void init(int node_rank);
+  void init(int node_rank, int cuda_device);
   Slot& begin(const char* what, size_t bytes);
   void finish(Slot& slot);
   [[noreturn]] void fail_collective(const std::string& message);
@@ -101,7 +102,7 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options)
       mpi_(options),
       compute_(static_cast<cudaStream_t>(options.cuda_compute_stream)),
       uncaught_at_construction_(std::uncaught_exceptions()) {
-  init(mpi_.local_rank());
+  init(mpi_.local_rank(), options.cuda_device);
 }
 
 NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options, MPI_Comm parent, int color, int node_rank)
@@ -109,16 +110,16 @@ NcclCommunicator::NcclCommunicator(const CommunicatorOptions& options, MPI_Comm 
       mpi_(options, parent, color),
       compute_(static_cast<cudaStream_t>(options.cuda_compute_stream)),
       uncaught_at_construction_(std::uncaught_exceptions()) {
-  init(node_rank);
+  init(node_rank, options.cuda_device);
 }
 
-void NcclCommunicator::init(int node_rank) {
+void NcclCommunicator::init(int node_rank, int cuda_device) {
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     cudaGetLastError();
     fail<NcclError>("rank {}: no GPU visible for the nccl communicator", mpi_.rank());
   }
-  device_ = node_rank % devices;
+  device_ = cuda_device >= 0 ? cuda_device : node_rank % devices;
   STRIDE_CUDA_CHECK(cudaSetDevice(device_));
   ncclUniqueId id{};
   if (mpi_.rank() == 0) STRIDE_NCCL_CHECK(ncclGetUniqueId(&id));
@@ -233,6 +234,18 @@ void NcclCommunicator::broadcast(float* data, size_t count, int root) {
 
 std::unique_ptr<Communicator> make_nccl_communicator(const CommunicatorOptions& options) {
   return std::make_unique<NcclCommunicator>(options);
+}
+
+std::unique_ptr<Communicator> make_nccl_communicator_over(Communicator& host, void* compute_stream) {
+  auto* mpi = dynamic_cast<MpiCommunicator*>(&host);
+  if (mpi == nullptr)
+    fail<ConfigError>("NCCL bootstraps over an MPI communicator; this job's is {} (start it with mpirun)", host.name());
+  CommunicatorOptions options;
+  options.timeout_s = host.timeout_s();
+  options.cuda_compute_stream = compute_stream;
+  STRIDE_CUDA_CHECK(cudaGetDevice(&options.cuda_device));
+  // One color: a communicator over the same ranks, with a watchdog of its own.
+  return std::make_unique<NcclCommunicator>(options, mpi->comm(), 0, mpi->local_rank());
 }
 
 }  // namespace stride::detail

@@ -43,10 +43,26 @@ TEST_P(BackendOpsTest, ElementwiseOps) {
 }
 
 TEST_P(BackendOpsTest, Reductions) {
-  const Values x = random_values(3 * 70000, 3);  // large enough to run in parallel
+  // The global norm over two segments of an arena (large enough to run in
+  // parallel), and clipping that scales those segments only.
+  const Values x = random_values(3 * 70000, 3);
+  const std::vector<ArenaSegment> segments = {{0, 1000, true}, {5000, 200000, false}};
   double expected = 0;
-  for (float v : x) expected += static_cast<double>(v) * v;
-  EXPECT_NEAR(backend().sum_of_squares(make_tensor(backend(), Shape{3, 70000}, x)), expected, 1e-9 * expected);
+  for (const ArenaSegment& s : segments)
+    for (int64_t i = s.offset; i < s.offset + s.count; ++i) expected += static_cast<double>(x[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)];
+  expected = std::sqrt(expected);
+  Tensor g = make_tensor(backend(), Shape{3 * 70000}, x), norm(backend(), Shape{1});
+  backend().clip_by_global_norm(segments, g, 0.0f, norm);  // no limit: measures only
+  EXPECT_NEAR(read(backend(), norm)[0], expected, 1e-6 * expected);
+  EXPECT_EQ(read(backend(), g), x);
+  backend().clip_by_global_norm(segments, g, 2.0f, norm);
+  const Values clipped = read(backend(), g);
+  const float factor = static_cast<float>(2.0 / expected);
+  EXPECT_FLOAT_EQ(clipped[10], x[10] * factor);
+  EXPECT_FLOAT_EQ(clipped[3000], x[3000]);  // between the segments: untouched
+  EXPECT_FLOAT_EQ(clipped[100000], x[100000] * factor);
+  const std::vector<ArenaSegment> outside = {{209000, 2000, true}};
+  EXPECT_THROW(backend().clip_by_global_norm(outside, g, 1.0f, norm), ShapeError);
 
   Tensor logits = make_tensor(backend(), Shape{3, 4}, {0, 5, 1, 5, -1, -2, -3, -0.5f, 2, 2, 2, 2});
   Tensor out(backend(), Shape{3}, DType::i32);
@@ -98,15 +114,15 @@ TEST_P(BackendOpsTest, InferenceBatchNormGradients) {
 TEST_P(BackendOpsTest, ShapeChecksNameTheOp) {
   ConvParams p;
   p.kernel_h = p.kernel_w = 3;
-  Tensor x(backend(), Shape{1, 5, 5, 2}), w(backend(), Shape{3, 3, 3, 4}), y(backend(), Shape{1, 3, 3, 4}), none;
+  Tensor x(backend(), Shape{1, 5, 5, 2}), w(backend(), Shape{3, 3, 3, 4}), y(backend(), Shape{1, 3, 3, 4});
   try {
-    backend().conv_forward(p, x, w, none, y);
+    backend().conv_forward(p, x, w, y);
     FAIL() << "no error";
   } catch (const ShapeError& e) {
     EXPECT_NE(std::string(e.what()).find("conv_forward"), std::string::npos) << e.what();
   }
   Tensor dense_x(backend(), Shape{2, 3}), dense_w(backend(), Shape{4, 5}), dense_y(backend(), Shape{2, 5});
-  EXPECT_THROW(backend().dense_forward(dense_x, dense_w, none, dense_y), ShapeError);
+  EXPECT_THROW(backend().dense_forward(dense_x, dense_w, dense_y), ShapeError);
 }
 
 TEST(TensorTest, ShapesViewsAndPrefixes) {

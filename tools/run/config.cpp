@@ -66,6 +66,8 @@ constexpr KeySpec kSchema[] = {
     {"train.lr_scaling", "none", ValueKind::text, "none | linear: multiply lr by the number of ranks"},
     {"train.threads", "0", ValueKind::integer, "CPU threads per rank (0: all cores / ranks on the node)"},
     {"train.device", "cpu", ValueKind::text, "cpu | cuda"},
+    {"train.precision", "fp32", ValueKind::text, "fp32 | tf32 | bf16: conv/dense arithmetic (tf32 and bf16: CUDA)"},
+    {"train.deterministic", "false", ValueKind::boolean, "CUDA: bit-reproducible algorithms, no autotuning"},
     {"train.checkpoint_dir", "runs/checkpoints", ValueKind::text, "where checkpoints are written"},
     {"train.bucket_mb", "25", ValueKind::real, "gradient all-reduce bucket size in MiB"},
     {"train.sync_bn", "false", ValueKind::boolean, "batch norm over the global batch of all ranks (else each rank's own)"},

@@ -1,43 +1,54 @@
 // BatchSlots and the evaluation pass.
 #include "evaluator.h"
 
-#include <algorithm>
-#include <span>
+#include <cstring>
 
+#include "stride/common/error.h"
 #include "stride/core/layer.h"
 
 namespace stride::tools {
 
 BatchSlots::BatchSlots(Backend& backend, const Shape& input, int64_t max_batch)
-    : backend_(backend),
-      images_(backend, input.with_batch(max_batch)),
-      labels_(backend, Shape{max_batch}, DType::i32),
-      predictions_(backend, Shape{max_batch}, DType::i32),
-      host_losses_(static_cast<size_t>(max_batch)),
-      host_predictions_(static_cast<size_t>(max_batch)),
-      host_labels_(static_cast<size_t>(max_batch)) {}
-
-void BatchSlots::load(const data::Batch& batch) {
-  size_ = batch.size;
-  images_view_ = images_.batch_prefix(size_);
-  labels_view_ = labels_.batch_prefix(size_);
-  backend_.copy_from_host(batch.images, images_view_);
-  backend_.copy_from_host(batch.labels, labels_view_);
-  std::copy_n(batch.labels, size_, host_labels_.begin());
+    : backend_(backend), input_(input), max_batch_(max_batch) {
+  if (backend.device() == Device::cpu) return;
+  images_ = Tensor(backend, input.with_batch(max_batch));
+  labels_ = Tensor(backend, Shape{max_batch}, DType::i32);
+  staging_.resize(2);
+  for (Staging& s : staging_) {
+    s.images = backend.allocate_host(images_.bytes());
+    s.labels = backend.allocate_host(labels_.bytes());
+    s.copied = backend.make_event();
+  }
 }
 
-std::pair<double, int64_t> BatchSlots::score(const Tensor& logits, const Tensor& losses) {
-  Tensor predictions = predictions_.batch_prefix(size_);
-  backend_.argmax_rows(logits, predictions);
-  backend_.copy_to_host(predictions, host_predictions_.data());
-  backend_.copy_to_host(losses, host_losses_.data());
-  double loss_sum = 0;
-  int64_t correct = 0;
-  for (int64_t i = 0; i < size_; ++i) {
-    loss_sum += host_losses_[static_cast<size_t>(i)];
-    correct += host_predictions_[static_cast<size_t>(i)] == host_labels_[static_cast<size_t>(i)];
+BatchSlots::~BatchSlots() {
+  for (Staging& s : staging_) {
+    if (s.copied) s.copied->wait();
+    backend_.deallocate_host(s.images);
+    backend_.deallocate_host(s.labels);
   }
-  return {loss_sum, correct};
+}
+
+void BatchSlots::load(const data::Batch& batch) {
+  if (batch.size > max_batch_)
+    fail<ShapeError>("a batch of {} images for slots of {}", batch.size, max_batch_);
+  size_ = batch.size;
+  const Shape shape = input_.with_batch(size_);
+  if (staging_.empty()) {
+    images_view_ = Tensor::wrap(const_cast<float*>(batch.images), shape, DType::f32, Device::cpu);
+    labels_view_ = Tensor::wrap(const_cast<int32_t*>(batch.labels), Shape{size_}, DType::i32, Device::cpu);
+    return;
+  }
+  Staging& slot = staging_[next_slot_];
+  next_slot_ = (next_slot_ + 1) % staging_.size();
+  slot.copied->wait();  // its previous copy has read it
+  images_view_ = images_.batch_prefix(size_);
+  labels_view_ = labels_.batch_prefix(size_);
+  std::memcpy(slot.images, batch.images, images_view_.bytes());
+  std::memcpy(slot.labels, batch.labels, labels_view_.bytes());
+  backend_.copy_from_host_async(slot.images, images_view_);
+  backend_.copy_from_host_async(slot.labels, labels_view_);
+  slot.copied->record();
 }
 
 EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, data::Loader& loader,
@@ -45,21 +56,28 @@ EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, 
   Backend& backend = model.backend();
   Context ctx{backend};
   ctx.mode = Mode::inference;
-  EvalTotals totals;
+  const int64_t classes = confusion.classes();
+  Tensor totals(backend, Shape{2}, DType::f64);
+  Tensor counts(backend, Shape{classes, classes}, DType::i32);
+  backend.fill(totals, 0.0f);
+  backend.fill(counts, 0.0f);
+  int64_t seen = 0;
   loader.start_epoch(0);
   while (const data::Batch* batch = loader.next()) {
     if (batch->size == 0) continue;
     slots.load(*batch);
     const Tensor& logits = model.forward(ctx, slots.images());
     loss.compute(backend, logits, slots.labels(), 1.0f);
-    const auto [loss_sum, correct] = slots.score(logits, loss.losses());
-    totals.loss_sum += loss_sum;
-    totals.correct += correct;
-    totals.count += batch->size;
-    const auto n = static_cast<size_t>(batch->size);
-    confusion.add(std::span(slots.host_labels().data(), n), std::span(slots.predictions().data(), n));
+    backend.accumulate_classification(logits, slots.labels(), loss.losses(), totals, counts);
+    seen += batch->size;
   }
-  return totals;
+  double sums[2] = {0, 0};
+  backend.copy_to_host(totals, sums);
+  std::vector<int32_t> host(static_cast<size_t>(classes * classes));
+  backend.copy_to_host(counts, host.data());
+  std::vector<int64_t>& matrix = confusion.counts();
+  for (size_t i = 0; i < host.size(); ++i) matrix[i] += host[i];
+  return {sums[0], static_cast<int64_t>(sums[1]), seen};
 }
 
 tracker::Evaluation to_evaluation(const std::string& split, const ClassificationReport& report) {

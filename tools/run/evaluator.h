@@ -1,10 +1,18 @@
-// Running a model over batches: the device-side input, label and prediction
-// tensors plus host mirrors of the per-sample losses and predictions, all
-// allocated once for the largest batch; and evaluation of a whole split into a
-// confusion matrix and mean loss (summed across ranks by the caller).
+// Getting batches onto the backend's device, and evaluating a whole split.
+//
+// BatchSlots: on the CPU a batch is used where the loader left it (valid until
+// the loader's next batch, which is after the step). On a device, images and
+// labels go through page-locked staging buffers with asynchronous copies: two
+// staging slots alternate, and a slot is refilled only after the event
+// recorded behind its last copy is done, so the host prepares batch i + 1
+// while the device still computes batch i.
+//
+// evaluate() keeps the loss sum, correct count and confusion matrix on the
+// device and reads them once at the end of the split.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "stride/core/loss.h"
@@ -18,25 +26,30 @@ namespace stride::tools {
 class BatchSlots {
  public:
   BatchSlots(Backend& backend, const Shape& input, int64_t max_batch);
+  ~BatchSlots();
+  BatchSlots(const BatchSlots&) = delete;
+  BatchSlots& operator=(const BatchSlots&) = delete;
 
-  // Uploads a loader batch; returns views of n samples.
+  // Puts a loader batch on the device; images() and labels() are n-sample views.
   void load(const data::Batch& batch);
   const Tensor& images() const { return images_view_; }
   const Tensor& labels() const { return labels_view_; }
   int64_t size() const { return size_; }
 
-  // After a forward + loss: copies this batch's losses and argmax predictions to
-  // the host and returns (sum of losses, number correct).
-  std::pair<double, int64_t> score(const Tensor& logits, const Tensor& losses);
-  const std::vector<int32_t>& predictions() const { return host_predictions_; }
-  const std::vector<int32_t>& host_labels() const { return host_labels_; }
-
  private:
+  struct Staging {
+    void* images = nullptr;
+    void* labels = nullptr;
+    std::unique_ptr<BackendEvent> copied;
+  };
+
   Backend& backend_;
-  Tensor images_, labels_, predictions_;
+  Shape input_;
+  int64_t max_batch_;
+  Tensor images_, labels_;  // device buffers (devices only)
   Tensor images_view_, labels_view_;
-  std::vector<float> host_losses_;
-  std::vector<int32_t> host_predictions_, host_labels_;
+  std::vector<Staging> staging_;  // devices only: two slots
+  size_t next_slot_ = 0;
   int64_t size_ = 0;
 };
 

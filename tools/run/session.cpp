@@ -8,12 +8,9 @@
 namespace stride::tools {
 
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
-  if (device == "cpu") return make_cpu_backend(threads);
-  if (device == "cuda") {
-    if (!cuda_available()) fail<ConfigError>("train.device = cuda: no CUDA GPU is visible to this process");
-    fail<ConfigError>("train.device = cuda: the CUDA backend does not run models in this build yet; use cpu");
-  }
-  fail<ConfigError>("train.device: expected cpu or cuda, got '{}'", device);
+  BackendOptions options;
+  options.threads = threads;
+  return stride::make_backend(parse_device(device), options);
 }
 
 Shape parse_image_shape(const std::string& text, const std::string& option) {

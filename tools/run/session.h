@@ -14,7 +14,8 @@
 
 namespace stride::tools {
 
-// "cpu" | "cuda" with a thread count for the CPU (<= 0: the OpenMP default).
+// "cpu" | "cuda" with a thread count for the CPU (<= 0: the OpenMP default),
+// the first GPU for cuda (stride::make_backend takes every option).
 std::unique_ptr<Backend> make_backend(const std::string& device, int threads);
 
 // "28x28x1" -> (28, 28, 1); ConfigError naming `option` otherwise.

@@ -15,53 +15,11 @@
 
 namespace stride::tools {
 
-data::AugmentOptions augment_options(const Config& config) {
-  data::AugmentOptions a;
-  a.crop_padding = static_cast<int>(config.integer("augment.crop_padding"));
-  a.pad_mode = config.text("augment.pad_mode");
-  a.hflip = config.boolean("augment.hflip");
-  a.rotate_deg = static_cast<float>(config.real("augment.rotate_deg"));
-  a.zoom = static_cast<float>(config.real("augment.zoom"));
-  a.translate = static_cast<float>(config.real("augment.translate"));
-  a.cutout = static_cast<float>(config.real("augment.cutout"));
-  a.normalize = config.boolean("augment.normalize");
-  return a;
-}
-
-OptimizerConfig optimizer_config(const Config& config) {
-  OptimizerConfig o;
-  o.kind = config.text("train.optimizer");
-  o.beta1 = static_cast<float>(config.real("train.beta1"));
-  o.beta2 = static_cast<float>(config.real("train.beta2"));
-  o.epsilon = static_cast<float>(config.real("train.epsilon"));
-  o.momentum = static_cast<float>(config.real("train.momentum"));
-  o.nesterov = config.boolean("train.nesterov");
-  o.weight_decay = static_cast<float>(config.real("train.weight_decay"));
-  o.clip_norm = static_cast<float>(config.real("train.clip_norm"));
-  return o;
-}
-
 tracker::Params trial_params(const Config& config, int world) {
   tracker::Params params = config.params();
   params["data.global_batch_size"] = static_cast<int64_t>(config.integer("data.batch_size") * world);
   if (config.text("train.lr_scaling") == "linear") params["train.scaled_lr"] = config.real("train.lr") * world;
   return params;
-}
-
-ScheduleConfig schedule_config(const Config& config, int64_t epochs, int64_t steps_per_epoch, int world) {
-  ScheduleConfig s;
-  s.kind = config.text("train.schedule");
-  const std::string scaling = config.text("train.lr_scaling");
-  if (scaling != "none" && scaling != "linear")
-    fail<ConfigError>("train.lr_scaling: expected none or linear, got '{}'", scaling);
-  s.lr = static_cast<float>(config.real("train.lr") * (scaling == "linear" ? world : 1));
-  s.epochs = epochs;
-  s.steps_per_epoch = steps_per_epoch;
-  s.warmup_epochs = static_cast<float>(config.real("train.warmup_epochs"));
-  s.step_epochs = static_cast<float>(config.real("train.step_epochs"));
-  s.gamma = static_cast<float>(config.real("train.gamma"));
-  s.min_lr = static_cast<float>(config.real("train.min_lr"));
-  return s;
 }
 
 namespace {
@@ -74,7 +32,8 @@ int local_size_from_env(int fallback) {
 
 }  // namespace
 
-TrainContext::TrainContext(const TrainRequest& request) : request_(request) {
+TrainContext::TrainContext(const TrainRequest& request)
+    : request_(request), settings_(decode_settings(request.config)) {
   const Config& config = request.config;
   if (request.communicator == nullptr) own_communicator_ = make_local_communicator();
   comm_ = request.communicator ? request.communicator : own_communicator_.get();
@@ -82,10 +41,17 @@ TrainContext::TrainContext(const TrainRequest& request) : request_(request) {
   replica_.world = comm_->size();
   replica_.local_rank = comm_->local_rank();
   replica_.local_size = local_size_from_env(replica_.world);
-  int threads = static_cast<int>(config.integer("train.threads"));
-  if (threads <= 0)
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, replica_.local_size));
-  backend_ = make_backend(config.text("train.device"), threads);
+  BackendOptions options;
+  options.threads = settings_.threads;
+  if (options.threads <= 0)
+    options.threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / std::max(1, replica_.local_size));
+  options.device = replica_.local_rank;
+  options.precision = settings_.precision;
+  options.deterministic = settings_.deterministic;
+  backend_ = stride::make_backend(settings_.device, options);
+  own_device_communicator_ = make_device_communicator(*comm_, *backend_);
+  device_comm_ = own_device_communicator_ ? own_device_communicator_.get() : comm_;
   if (replica_.rank == 0 && !request.db_path.empty()) {
     store_.emplace(tracker::Store::open(request.db_path));
     experiment_id_ = store_->ensure_experiment(config.text("experiment.name"));
@@ -154,7 +120,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   trial.experiment_id = experiment_id_;
   trial.params = trial_params(config, replica_.world);
   trial.world_size = replica_.world;
-  trial.device = config.text("train.device");
+  trial.device = device_name(settings_.device);
   trial.config_text = config.to_ini();
 
   std::optional<std::string> resume_from;
@@ -200,9 +166,10 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
 
 void TrainContext::synchronise_start(Model& model, Optimizer& optimizer, TrainingState& state, Callbacks& callbacks) {
   if (replica_.world > 1) {
-    broadcast_parameters(*comm_, model);
+    broadcast_parameters(*device_comm_, model);
     for (const SlotEntry& slot : optimizer.slots())
-      comm_->broadcast(slot.tensor->f32(), static_cast<size_t>(slot.tensor->elements()), 0);
+      device_comm_->broadcast(slot.tensor->f32(), static_cast<size_t>(slot.tensor->elements()), 0);
+    backend_->note_external_write();
     int64_t place[3] = {state.epoch, state.global_step, optimizer.steps()};
     double lr_factor = callbacks.lr_factor();
     comm_->broadcast_bytes(place, sizeof(place), 0);
@@ -219,28 +186,19 @@ void TrainContext::trainable_set_changed(Model& model) {
   if (replica_.world == 1) return;
   sync_.reset();
   GradSyncOptions options;
-  options.bucket_bytes = static_cast<size_t>(request_.config.real("train.bucket_mb") * (1 << 20));
-  sync_.emplace(*comm_, model, options);
+  options.bucket_bytes = settings_.bucket_bytes;
+  sync_.emplace(*device_comm_, model, options);
 }
 
 ReplicaSum* TrainContext::batch_norm_sync() {
-  if (replica_.world == 1 || !request_.config.boolean("train.sync_bn")) return nullptr;
-  if (!batch_norm_sum_) batch_norm_sum_.emplace(*comm_);
+  if (replica_.world == 1 || !settings_.sync_bn) return nullptr;
+  if (!batch_norm_sum_) batch_norm_sum_.emplace(*device_comm_);
   return &*batch_norm_sum_;
 }
 
 int64_t TrainContext::sample_offset(const data::Batch& batch) const {
   const int64_t each = batch.global_size / replica_.world, extra = batch.global_size % replica_.world;
   return replica_.rank * each + std::min<int64_t>(replica_.rank, extra);
-}
-
-void TrainContext::backward(Model& model, Context& ctx, const Tensor& dlogits) {
-  if (!sync_) {
-    model.backward(ctx, dlogits);
-    return;
-  }
-  model.backward(ctx, dlogits, sync_->hook());
-  sync_->finish();
 }
 
 EpochTotals TrainContext::sum_totals(const EpochTotals& local) {
@@ -267,7 +225,7 @@ double TrainContext::take_communication_wait() {
 
 void TrainContext::synchronise_replicas(Model& model) {
   if (replica_.world == 1) return;
-  average_buffers(*comm_, model);
+  average_buffers(*device_comm_, model);
   check_replicas_in_sync(*comm_, model);
 }
 

@@ -3,6 +3,12 @@
 // resumption, fine-tuning initialisation. Rank 0 (the leader) alone writes;
 // decisions it takes (stop, prune, learning-rate factor) are broadcast so
 // every rank runs the same number of steps.
+//
+// Order of construction: the host communicator (ranks, metrics, decisions)
+// comes with the request; the backend is built next, on the GPU the node-local
+// rank picks; then the device communicator (NCCL for CUDA backends, the host
+// one for the CPU) is made from both, so its collectives queue behind the
+// backend's stream.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +19,7 @@
 #include "config.h"
 #include "epoch_callbacks.h"
 #include "evaluator.h"
+#include "settings.h"
 #include "stride/core/checkpoint.h"
 #include "stride/core/optimizer.h"
 #include "stride/core/schedule.h"
@@ -32,13 +39,9 @@ struct Replica {
 
 using EpochTotals = EvalTotals;
 
-data::AugmentOptions augment_options(const Config& config);
-OptimizerConfig optimizer_config(const Config& config);
 // The trial's hyperparameters: the config's, plus what the job size makes of
 // them (global batch; the learning rate after linear scaling).
 tracker::Params trial_params(const Config& config, int world);
-// lr is scaled by the number of ranks when train.lr_scaling = linear.
-ScheduleConfig schedule_config(const Config& config, int64_t epochs, int64_t steps_per_epoch, int world);
 
 class TrainContext {
  public:
@@ -48,6 +51,7 @@ class TrainContext {
   TrainContext& operator=(const TrainContext&) = delete;
 
   const Replica& replica() const { return replica_; }
+  const RunSettings& settings() const { return settings_; }
   Backend& backend() { return *backend_; }
   int64_t trial_id() const { return trial_id_; }
 
@@ -66,8 +70,8 @@ class TrainContext {
   ReplicaSum* batch_norm_sync();
 
   int64_t sample_offset(const data::Batch& batch) const;
-  // Backward with gradients averaged across ranks.
-  void backward(Model& model, Context& ctx, const Tensor& dlogits);
+  // The gradient buckets of a multi-rank job (null on one rank).
+  GradientSync* gradient_sync() { return sync_ ? &*sync_ : nullptr; }
   EpochTotals sum_totals(const EpochTotals& local);
   void sum_confusion(ConfusionMatrix& confusion);
   // Seconds the steps of this epoch waited for gradient all-reduce after backward; resets.
@@ -93,10 +97,13 @@ class TrainContext {
             const TrainingState& state);
 
   const TrainRequest& request_;
+  RunSettings settings_;
   std::unique_ptr<Communicator> own_communicator_;  // Local, when the request brings none
-  Communicator* comm_ = nullptr;
+  Communicator* comm_ = nullptr;                    // host collectives
   Replica replica_;
   std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Communicator> own_device_communicator_;  // NCCL over comm_, on the backend's stream
+  Communicator* device_comm_ = nullptr;                    // gradients and BN sums: backend memory
   std::optional<GradientSync> sync_;  // after backend_: its buckets are the backend's memory
   std::optional<CommunicatorSum> batch_norm_sum_;
   double communication_wait_mark_ = 0;

@@ -24,6 +24,7 @@
 #include "stride/data/loader.h"
 #include "stride/tracker/store.h"
 #include "train_context.h"
+#include "train_step.h"
 
 namespace stride::tools {
 
@@ -31,32 +32,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+// Steps between reads of the running loss and accuracy for the progress bar:
+// a read waits for the device, so it is rare.
+constexpr int64_t kProgressSteps = 32;
 
-data::LoaderOptions loader_options(const Config& config, const std::string& split, const Replica& replica) {
-  data::LoaderOptions o;
-  o.split = split;
-  const bool training = split == "train";
-  o.batch_size = training ? config.integer("data.batch_size") : config.integer("data.eval_batch_size");
-  o.shuffle = training;
-  o.augment = training;
-  o.augmentation = augment_options(config);
-  o.seed = static_cast<uint64_t>(config.integer("experiment.seed"));
-  o.rank = replica.rank;
-  o.world = replica.world;
-  o.limit = training ? config.integer("data.limit") : 0;
-  o.workers = static_cast<int>(config.integer("data.workers"));
-  o.prefetch = static_cast<int>(config.integer("data.prefetch"));
-  o.shuffle_window = config.integer("data.shuffle_window");
-  if (training) {
-    o.tail = config.has("data.tail")            ? data::parse_tail_policy(config.text("data.tail"))
-             : config.boolean("data.drop_last") ? data::TailPolicy::drop
-                                                : data::TailPolicy::keep;
-  } else {
-    o.tail = data::TailPolicy::keep;
-  }
-  return o;
-}
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 }  // namespace
 
@@ -64,31 +44,31 @@ TrainResult train(const TrainRequest& request) {
   const auto started = Clock::now();
   const Config& config = request.config;
   TrainContext run(request);
+  const RunSettings& settings = run.settings();
   const Replica& replica = run.replica();
   const bool leader = replica.rank == 0;
 
-  const data::Manifest manifest = data::load_manifest(config.text("data.dir"));
-  data::Loader train_loader(manifest, loader_options(config, "train", replica));
+  const data::Manifest manifest = data::load_manifest(settings.data.dir);
+  data::Loader train_loader(manifest, settings.loader_options("train", replica.rank, replica.world));
   std::optional<data::Loader> val_loader, test_loader;
-  if (manifest.has_split("val")) val_loader.emplace(manifest, loader_options(config, "val", replica));
-  if (manifest.has_split("test")) test_loader.emplace(manifest, loader_options(config, "test", replica));
+  if (manifest.has_split("val")) val_loader.emplace(manifest, settings.loader_options("val", replica.rank, replica.world));
+  if (manifest.has_split("test"))
+    test_loader.emplace(manifest, settings.loader_options("test", replica.rank, replica.world));
 
   const ModelConfig model_cfg = model_config(config, manifest);
-  const uint64_t seed = static_cast<uint64_t>(config.integer("experiment.seed"));
   Backend& backend = run.backend();
-  Model model = build_model(model_cfg, backend, seed);
-  const int64_t batch = config.integer("data.batch_size");
-  const int64_t eval_batch = config.integer("data.eval_batch_size");
-  model.reserve(std::max(batch, eval_batch));
+  Model model = build_model(model_cfg, backend, settings.seed);
+  const int64_t max_batch = std::max(settings.data.batch_size, settings.data.eval_batch_size);
+  model.reserve(max_batch);
   run.initialise_weights(model, model_cfg);
 
-  Optimizer optimizer(optimizer_config(config), model);
-  const int64_t epochs = config.integer("train.epochs");
+  Optimizer optimizer(settings.optimizer, model);
+  const int64_t epochs = settings.epochs;
   const int64_t steps_per_epoch = train_loader.steps_per_epoch();
-  const LrSchedule schedule(schedule_config(config, epochs, steps_per_epoch, replica.world));
-  SoftmaxCrossEntropy loss(static_cast<float>(config.real("train.label_smoothing")));
-  loss.reserve(backend, std::max(batch, eval_batch), model_cfg.classes);
-  BatchSlots slots(backend, model_cfg.input, std::max(batch, eval_batch));
+  const LrSchedule schedule(settings.schedule_for(steps_per_epoch, replica.world));
+  SoftmaxCrossEntropy loss(settings.label_smoothing);
+  loss.reserve(backend, max_batch, model_cfg.classes);
+  BatchSlots slots(backend, model_cfg.input, max_batch);
   Callbacks callbacks(config, model);
 
   // Where a resumed run picks up; a fresh one starts at epoch 0.
@@ -100,9 +80,10 @@ TrainResult train(const TrainRequest& request) {
   result.trial_id = run.trial_id();
   ConfusionMatrix confusion(model_cfg.classes);
   Context ctx{backend};
-  ctx.seed = seed;
+  ctx.seed = settings.seed;
   ctx.batch_norm_sync = run.batch_norm_sync();
-  const int64_t unfreeze_epoch = config.integer("model.unfreeze_epoch");
+  TrainStep train_step(model, optimizer, loss, run.gradient_sync());
+  const int64_t unfreeze_epoch = settings.model.unfreeze_epoch;
   bool unfrozen = false;
 
   int64_t epoch = state.epoch;
@@ -111,13 +92,14 @@ TrainResult train(const TrainRequest& request) {
       unfrozen = true;
       model.freeze_first(0);
       run.trainable_set_changed(model);
+      train_step.set_sync(run.gradient_sync());
       if (leader) spdlog::info("epoch {}: every layer trains from now on", epoch + 1);
     }
     const auto epoch_start = Clock::now();
     progress.start(fmt::format("epoch {}/{}", epoch + 1, epochs), steps_per_epoch);
     train_loader.start_epoch(epoch);
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
+    train_step.reset_totals();
+    StepTotals shown;  // what the progress bar shows, read every kProgressSteps steps
     float lr = 0;
     ctx.mode = Mode::training;
     for (int64_t step = 0; const data::Batch* b = train_loader.next(); ++step) {
@@ -125,23 +107,21 @@ TrainResult train(const TrainRequest& request) {
       ctx.step = static_cast<uint64_t>(state.global_step);
       ctx.sample_offset = run.sample_offset(*b);
       slots.load(*b);
-      const Tensor& logits = model.forward(ctx, slots.images());
-      loss.compute(backend, logits, slots.labels(), 1.0f / static_cast<float>(b->global_size));
-      run.backward(model, ctx, loss.dlogits());
-      optimizer.step(lr);
+      train_step.run(ctx, slots.images(), slots.labels(), b->global_size, lr);
       ++state.global_step;
-      const auto [batch_loss, batch_correct] = slots.score(logits, loss.losses());
-      loss_sum += batch_loss;
-      correct += batch_correct;
-      seen += b->size;
-      progress.update(step, loss_sum / static_cast<double>(seen),
-                      static_cast<double>(correct) / static_cast<double>(seen),
-                      static_cast<double>(seen * replica.world) / seconds_since(epoch_start));
+      if (leader && (step % kProgressSteps == kProgressSteps - 1 || step + 1 == steps_per_epoch))
+        shown = train_step.read_totals();
+      const double seen = static_cast<double>(std::max<int64_t>(shown.count, 1));
+      progress.update(step, shown.loss_sum / seen, static_cast<double>(shown.correct) / seen,
+                      static_cast<double>((step + 1) * settings.data.batch_size * replica.world) /
+                          seconds_since(epoch_start));
     }
+    const StepTotals epoch_totals = train_step.read_totals();
     const double train_seconds = seconds_since(epoch_start);
     const double communication_wait = run.take_communication_wait();
     run.synchronise_replicas(model);
-    const EpochTotals train_totals = run.sum_totals({loss_sum, correct, seen});
+    const EpochTotals train_totals =
+        run.sum_totals({epoch_totals.loss_sum, epoch_totals.correct, epoch_totals.count});
 
     EpochMetrics metrics;
     metrics.epoch = epoch;

@@ -30,7 +30,10 @@ Shape Activation::build(const Shape& input) {
   return output_shape_;
 }
 
-void Activation::forward(Context& ctx, const Tensor& x, Tensor& y) { ctx.backend.activation_forward(params_, x, y); }
+void Activation::forward(Context& ctx, const Tensor& x, Tensor& y) {
+  if (fused_) fail<Error>("{}: fused into the layer before it, runs as a view", spec());
+  ctx.backend.activation_forward(params_, x, y);
+}
 
 void Activation::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
   if (dx.defined()) ctx.backend.activation_backward(params_, x, y, dy, dx);

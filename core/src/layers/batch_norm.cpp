@@ -4,6 +4,10 @@
 // follows the statistics the forward used: with the running ones it passes
 // dy * gamma / sqrt(var + eps) through.
 //
+// A ReLU after it is fused (fuse_activation): every forward path applies it in
+// the backend call; training-mode backward leaves the mask to the backend (the
+// reserve keeps it from forward), the other paths mask dy here first.
+//
 // Synchronised (Context::batch_norm_sync set): the batch is the global batch of
 // every replica. Forward sums per-channel partial sums across replicas twice
 // (for the mean, then the variance around it) before normalising; backward
@@ -36,14 +40,22 @@ Shape BatchNorm::build(const Shape& input) {
   if (input.rank() != 3 && input.rank() != 1)
     fail<ShapeError>("bn expects an (H, W, C) or (F) input, got {}", input.str());
   input_shape_ = output_shape_ = input;
+  gamma_.shape = beta_.shape = Shape{input[input.rank() - 1]};
   return output_shape_;
+}
+
+bool BatchNorm::fuse_activation(const ActivationParams& activation) {
+  if (activation.kind != ActivationKind::relu || params_.fuse_relu) return false;
+  params_.fuse_relu = true;
+  relu_mask_.set(activation);
+  return true;
 }
 
 void BatchNorm::init_parameters(Backend& backend, Rng& rng) {
   (void)rng;
   const Shape channels{input_shape_[input_shape_.rank() - 1]};
-  allocate_parameter(backend, gamma_, channels);
-  allocate_parameter(backend, beta_, channels);
+  allocate_parameter(backend, gamma_);
+  allocate_parameter(backend, beta_);
   init_constant(backend, gamma_.value, 1.0f);
   init_constant(backend, beta_.value, 0.0f);
   moving_mean_.value = Tensor(backend, channels);
@@ -58,6 +70,11 @@ void BatchNorm::reserve(Backend& backend, int64_t max_batch) {
   saved_var_ = Tensor(backend, channels);
   forward_sums_ = Tensor(backend, Shape{2 * channels[0] + 1});
   backward_sums_ = Tensor(backend, Shape{2 * channels[0] + 1});
+  const Shape nhwc = input_shape_.rank() == 3 ? input_shape_.with_batch(max_batch)
+                                              : Shape{max_batch, 1, 1, input_shape_[0]};
+  const size_t reserve = backend.batchnorm_reserve_bytes(params_, nhwc);
+  reserve_ = reserve > 0 ? Tensor(backend, Shape{static_cast<int64_t>(reserve)}, DType::u8) : Tensor();
+  relu_mask_.reserve(backend, output_shape_, max_batch);
   max_batch_ = max_batch;
 }
 
@@ -83,34 +100,36 @@ void BatchNorm::forward(Context& ctx, const Tensor& x, Tensor& y) {
     b.batchnorm_forward_inference(params_, x4, gamma_.value, beta_.value, saved_mean_, saved_var_, y4);
   } else if (batch_statistics_) {
     ctx.backend.batchnorm_forward_training(params_, x4, gamma_.value, beta_.value, y4, saved_mean_, saved_var_,
-                                           moving_mean_.value, moving_variance_.value);
+                                           moving_mean_.value, moving_variance_.value, reserve_);
   } else {
     ctx.backend.batchnorm_forward_inference(params_, x4, gamma_.value, beta_.value, moving_mean_.value,
                                             moving_variance_.value, y4);
   }
 }
 
-void BatchNorm::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
-  (void)y;
+void BatchNorm::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy_fused, Tensor& dx) {
   // Backward follows the statistics the last forward used.
-  if (!batch_statistics_) {
+  if (!batch_statistics_ || synchronised_) {
+    const Tensor dy = relu_mask_.unfuse_gradient(ctx, y, dy_fused);
+    if (synchronised_) {
+      backward_synchronised(ctx, x, dy, dx);
+      return;
+    }
     if (dx.defined()) ctx.backend.batchnorm_backward_inference(params_, dy, gamma_.value, moving_variance_.value, dx);
     if (trainable_)
       ctx.backend.batchnorm_backward_inference_parameters(params_, x, dy, moving_mean_.value, moving_variance_.value,
                                                           gamma_.grad, beta_.grad);
     return;
   }
-  if (synchronised_) {
-    backward_synchronised(ctx, x, dy, dx);
-    return;
-  }
+  const Tensor& dy = dy_fused;
   // oneDNN and cuDNN always produce the input gradient; give it a scratch when
   // unwanted (made on the first such step, reused after).
   if (!dx.defined() && !input_grad_scratch_.defined())
     input_grad_scratch_ = Tensor(ctx.backend, input_shape_.with_batch(std::max(max_batch_, x.dim(0))));
   const Tensor input_grad = dx.defined() ? dx : input_grad_scratch_.batch_prefix(x.dim(0));
   Tensor x4 = as_nhwc(x), dy4 = as_nhwc(dy), dx4 = as_nhwc(input_grad);
-  ctx.backend.batchnorm_backward(params_, x4, dy4, gamma_.value, saved_mean_, saved_var_, dx4, gamma_.grad, beta_.grad);
+  ctx.backend.batchnorm_backward(params_, x4, dy4, gamma_.value, saved_mean_, saved_var_, reserve_, dx4, gamma_.grad,
+                                 beta_.grad);
 }
 
 void BatchNorm::backward_synchronised(Context& ctx, const Tensor& x, const Tensor& dy, Tensor& dx) {

@@ -1,5 +1,7 @@
 // Conv2D and Dense: the layers with kernels. Backward writes the kernel and
 // bias gradients only while trainable, and the input gradient only when asked.
+// Both take the bias, and an activation fused after them, as the backend
+// call's epilogue.
 #include <fmt/format.h>
 
 #include "init.h"
@@ -43,31 +45,54 @@ Shape Conv2D::build(const Shape& input) {
   params_.pad_right = w.after;
   input_shape_ = input;
   output_shape_ = Shape{h.output, w.output, filters_};
+  kernel_.shape = Shape{params_.kernel_h, params_.kernel_w, input[2], filters_};
+  if (use_bias_) bias_.shape = Shape{filters_};
   return output_shape_;
 }
 
 void Conv2D::init_parameters(Backend& backend, Rng& rng) {
   const int64_t in = input_shape_[2];
-  allocate_parameter(backend, kernel_, Shape{params_.kernel_h, params_.kernel_w, in, filters_});
+  allocate_parameter(backend, kernel_);
   const int64_t receptive = params_.kernel_h * params_.kernel_w;
   init_glorot_uniform(backend, kernel_.value, receptive * in, receptive * filters_, rng);
   if (use_bias_) {
-    allocate_parameter(backend, bias_, Shape{filters_});
+    allocate_parameter(backend, bias_);
     init_constant(backend, bias_.value, 0.0f);
   }
 }
 
+void Conv2D::reserve(Backend& backend, int64_t max_batch) { fused_.reserve(backend, output_shape_, max_batch); }
+
+// Any activation whose backward the output alone determines (a slope >= 0).
+bool Conv2D::fuse_activation(const ActivationParams& activation) {
+  if (activation.alpha < 0 || fused_.active()) return false;
+  fused_.set(activation);
+  return true;
+}
+
+namespace {
+
+Epilogue epilogue_of(const Parameter& bias, bool use_bias, const FusedActivation& fused) {
+  Epilogue e;
+  if (use_bias) e.bias = &bias.value;
+  e.activate = fused.active();
+  e.activation = fused.params();
+  return e;
+}
+
+}  // namespace
+
 void Conv2D::forward(Context& ctx, const Tensor& x, Tensor& y) {
-  ctx.backend.conv_forward(params_, x, kernel_.value, bias_.value, y);
+  ctx.backend.conv_forward(params_, x, kernel_.value, y, epilogue_of(bias_, use_bias_, fused_));
 }
 
 void Conv2D::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
-  (void)y;
+  const Tensor grad = fused_.unfuse_gradient(ctx, y, dy);
   if (kernel_.trainable) {
     Tensor no_bias;
-    ctx.backend.conv_backward_weights(params_, x, dy, kernel_.grad, use_bias_ ? bias_.grad : no_bias);
+    ctx.backend.conv_backward_weights(params_, x, grad, kernel_.grad, use_bias_ ? bias_.grad : no_bias);
   }
-  if (dx.defined()) ctx.backend.conv_backward_data(params_, dy, kernel_.value, dx);
+  if (dx.defined()) ctx.backend.conv_backward_data(params_, grad, kernel_.value, dx);
 }
 
 std::vector<Parameter*> Conv2D::parameters() {
@@ -90,29 +115,39 @@ Shape Dense::build(const Shape& input) {
     fail<ShapeError>("dense expects a flat (F) input, got {} (add flatten or gap before it)", input.str());
   input_shape_ = input;
   output_shape_ = Shape{units_};
+  kernel_.shape = Shape{input[0], units_};
+  if (use_bias_) bias_.shape = Shape{units_};
   return output_shape_;
 }
 
 void Dense::init_parameters(Backend& backend, Rng& rng) {
-  allocate_parameter(backend, kernel_, Shape{input_shape_[0], units_});
+  allocate_parameter(backend, kernel_);
   init_glorot_uniform(backend, kernel_.value, input_shape_[0], units_, rng);
   if (use_bias_) {
-    allocate_parameter(backend, bias_, Shape{units_});
+    allocate_parameter(backend, bias_);
     init_constant(backend, bias_.value, 0.0f);
   }
 }
 
+void Dense::reserve(Backend& backend, int64_t max_batch) { fused_.reserve(backend, output_shape_, max_batch); }
+
+bool Dense::fuse_activation(const ActivationParams& activation) {
+  if (activation.alpha < 0 || fused_.active()) return false;
+  fused_.set(activation);
+  return true;
+}
+
 void Dense::forward(Context& ctx, const Tensor& x, Tensor& y) {
-  ctx.backend.dense_forward(x, kernel_.value, bias_.value, y);
+  ctx.backend.dense_forward(x, kernel_.value, y, epilogue_of(bias_, use_bias_, fused_));
 }
 
 void Dense::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
-  (void)y;
+  const Tensor grad = fused_.unfuse_gradient(ctx, y, dy);
   if (kernel_.trainable) {
     Tensor no_bias;
-    ctx.backend.dense_backward_weights(x, dy, kernel_.grad, use_bias_ ? bias_.grad : no_bias);
+    ctx.backend.dense_backward_weights(x, grad, kernel_.grad, use_bias_ ? bias_.grad : no_bias);
   }
-  if (dx.defined()) ctx.backend.dense_backward_data(dy, kernel_.value, dx);
+  if (dx.defined()) ctx.backend.dense_backward_data(grad, kernel_.value, dx);
 }
 
 std::vector<Parameter*> Dense::parameters() {

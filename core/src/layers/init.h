@@ -10,7 +10,8 @@ namespace stride {
 
 void init_glorot_uniform(Backend& backend, Tensor& tensor, int64_t fan_in, int64_t fan_out, Rng& rng);
 void init_constant(Backend& backend, Tensor& tensor, float value);
-// Allocates value (and grad when trainable) of `shape` on the backend.
-void allocate_parameter(Backend& backend, Parameter& parameter, const Shape& shape);
+// Gives a parameter storage for its value and gradient of parameter.shape: none
+// when it already has it (a model's arena), else its own (a layer on its own).
+void allocate_parameter(Backend& backend, Parameter& parameter);
 
 }  // namespace stride

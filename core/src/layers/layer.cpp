@@ -34,9 +34,23 @@ void init_glorot_uniform(Backend& backend, Tensor& tensor, int64_t fan_in, int64
 
 void init_constant(Backend& backend, Tensor& tensor, float value) { backend.fill(tensor, value); }
 
-void allocate_parameter(Backend& backend, Parameter& parameter, const Shape& shape) {
-  parameter.value = Tensor(backend, shape);
-  parameter.grad = Tensor(backend, shape);
+void allocate_parameter(Backend& backend, Parameter& parameter) {
+  if (parameter.shape.rank() == 0) fail<ShapeError>("parameter '{}' has no shape (build the layer first)", parameter.name);
+  if (parameter.value.defined() && parameter.value.shape() == parameter.shape && parameter.grad.defined()) return;
+  parameter.value = Tensor(backend, parameter.shape);
+  parameter.grad = Tensor(backend, parameter.shape);
+  backend.fill(parameter.grad, 0.0f);
+}
+
+void FusedActivation::reserve(Backend& backend, const Shape& output, int64_t max_batch) {
+  if (active_) grad_ = Tensor(backend, output.with_batch(max_batch));
+}
+
+Tensor FusedActivation::unfuse_gradient(Context& ctx, const Tensor& y, const Tensor& dy) {
+  if (!active_) return dy;
+  Tensor grad = grad_.batch_prefix(dy.dim(0)).view(dy.shape());
+  ctx.backend.activation_backward(params_, Tensor(), y, dy, grad);
+  return grad;
 }
 
 }  // namespace stride

@@ -44,7 +44,8 @@ Shape Residual::build(const Shape& input) {
   for (auto& layer : shortcut_.layers) projected = layer->build(projected);
   if (!shortcut_.empty() && projected != output_shape_)
     fail<ShapeError>("residual: shortcut {} does not match {}", projected.str(), output_shape_.str());
-  out_relu_.build(output_shape_);
+  auto& relu1 = static_cast<Activation&>(*main_.layers[2]);
+  if (main_.layers[1]->fuse_activation(relu1.params())) relu1.set_fused();
 
   const char* main_names[] = {"conv1", "bn1", "relu1", "conv2", "bn2"};
   for (size_t i = 0; i < main_.layers.size(); ++i) prefix_names(*main_.layers[i], main_names[i]);
@@ -64,22 +65,28 @@ void Residual::reserve(Backend& backend, int64_t max_batch) {
   for (Branch* branch : {&main_, &shortcut_}) {
     branch->outputs.clear();
     branch->input_grads.clear();
+    branch->current.assign(branch->layers.size(), Tensor());
     for (auto& layer : branch->layers) {
       layer->reserve(backend, max_batch);
-      branch->outputs.emplace_back(backend, layer->output_shape().with_batch(max_batch));
-      branch->input_grads.emplace_back(backend, layer->input_shape().with_batch(max_batch));
+      const bool view = layer->is_view();
+      branch->outputs.push_back(view ? Tensor() : Tensor(backend, layer->output_shape().with_batch(max_batch)));
+      branch->input_grads.push_back(view ? Tensor() : Tensor(backend, layer->input_shape().with_batch(max_batch)));
     }
   }
-  sum_ = Tensor(backend, output_shape_.with_batch(max_batch));
   sum_grad_ = Tensor(backend, output_shape_.with_batch(max_batch));
 }
 
 void Residual::forward_branch(Context& ctx, Branch& branch, const Tensor& x, int64_t n) {
-  Tensor in = x;
+  const Tensor* in = &x;
   for (size_t j = 0; j < branch.layers.size(); ++j) {
-    Tensor out = branch.outputs[j].batch_prefix(n);
-    branch.layers[j]->forward(ctx, in, out);
-    in = out;
+    Layer& layer = *branch.layers[j];
+    if (layer.is_view()) {
+      branch.current[j] = in->view(layer.output_shape().with_batch(n));
+    } else {
+      branch.current[j] = branch.outputs[j].batch_prefix(n);
+      layer.forward(ctx, *in, branch.current[j]);
+    }
+    in = &branch.current[j];
   }
 }
 
@@ -87,9 +94,14 @@ Tensor Residual::backward_branch(Context& ctx, Branch& branch, const Tensor& x, 
                                  bool want_input_grad, int64_t n) {
   Tensor grad = dy;
   for (size_t j = branch.layers.size(); j-- > 0;) {
-    const Tensor in = j == 0 ? x : branch.outputs[j - 1].batch_prefix(n);
+    Layer& layer = *branch.layers[j];
+    if (layer.is_view()) {
+      grad = grad.view(layer.input_shape().with_batch(n));
+      continue;
+    }
+    const Tensor& in = j == 0 ? x : branch.current[j - 1];
     Tensor input_grad = (j > 0 || want_input_grad) ? branch.input_grads[j].batch_prefix(n) : Tensor();
-    branch.layers[j]->backward(ctx, in, branch.outputs[j].batch_prefix(n), grad, input_grad);
+    layer.backward(ctx, in, branch.current[j], grad, input_grad);
     grad = input_grad;
   }
   return grad;
@@ -98,20 +110,15 @@ Tensor Residual::backward_branch(Context& ctx, Branch& branch, const Tensor& x, 
 void Residual::forward(Context& ctx, const Tensor& x, Tensor& y) {
   const int64_t n = x.dim(0);
   forward_branch(ctx, main_, x, n);
-  Tensor sum = sum_.batch_prefix(n);
-  if (shortcut_.empty()) {
-    ctx.backend.add(main_.outputs.back().batch_prefix(n), x, sum);
-  } else {
-    forward_branch(ctx, shortcut_, x, n);
-    ctx.backend.add(main_.outputs.back().batch_prefix(n), shortcut_.outputs.back().batch_prefix(n), sum);
-  }
-  out_relu_.forward(ctx, sum, y);
+  if (!shortcut_.empty()) forward_branch(ctx, shortcut_, x, n);
+  const Tensor& shortcut = shortcut_.empty() ? x : shortcut_.current.back();
+  ctx.backend.add(main_.current.back(), shortcut, y, &out_relu_);
 }
 
 void Residual::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) {
   const int64_t n = x.dim(0);
   Tensor sum_grad = sum_grad_.batch_prefix(n);
-  out_relu_.backward(ctx, sum_.batch_prefix(n), y, dy, sum_grad);
+  ctx.backend.activation_backward(out_relu_, Tensor(), y, dy, sum_grad);  // relu of the sum, from its output
   const bool want = dx.defined();
   const Tensor main_grad = backward_branch(ctx, main_, x, sum_grad, want, n);
   const Tensor shortcut_grad = shortcut_.empty() ? sum_grad : backward_branch(ctx, shortcut_, x, sum_grad, want, n);

@@ -6,15 +6,26 @@
 // Conventions shared by every implementation:
 // - Tensors are NHWC activations, HWIO conv kernels, [in, out] dense kernels;
 //   shapes are read from the tensors, the op structs carry only what is not.
-// - Every op overwrites its outputs (parameter gradients included).
+//   A backend may keep a derived layout of a weight internally (oneDNN's
+//   blocked weights, cuDNN's KRSC filters) but parameters, gradients and
+//   optimizer slots are always stored in these layouts.
+// - Every op overwrites its outputs, unless it takes a `beta`: then
+//   out = beta * out + result (beta 0 overwrites, even NaN memory).
+// - Fusion is an argument, not a layer: convolution and dense take an
+//   Epilogue (bias, residual, activation), batch norm a fused ReLU with a
+//   reserve that lives from forward to backward, addition a fused activation.
 // - Backends cache whatever they build per shape (oneDNN primitives, cuDNN
 //   descriptors and algorithm choices): the first call with a new shape may be
-//   slow and allocate, later ones do neither.
-// - Ops are asynchronous on devices with streams; copy_to_host synchronises.
+//   slow and allocate, later ones do neither (counters() shows it).
+// - Ops are queued in order on the backend's stream; on the CPU they complete
+//   before returning. Only copy_to_host and synchronize wait. Step metrics
+//   (loss, accuracy, gradient norm) accumulate in device tensors and are read
+//   once per epoch, so a training step has no host synchronisation.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "stride/core/tensor.h"
@@ -45,12 +56,25 @@ struct ActivationParams {
   float alpha = 0.0f;  // leaky_relu slope for x < 0; elu scale of (exp(x) - 1)
 };
 
+// What a convolution or dense op applies to its result before writing y:
+//   y = activation(op(x, w) + bias + residual)
+// Each part is optional (null / unset).
+struct Epilogue {
+  const Tensor* bias = nullptr;      // [K]
+  const Tensor* residual = nullptr;  // the shape of y
+  bool activate = false;
+  ActivationParams activation;
+};
+
 // Batch normalisation over N*H*W per channel. Running statistics follow
 // running = momentum * running + (1 - momentum) * batch (Keras' momentum, 0.99),
 // with the unbiased batch variance in the running variance (as cuDNN and PyTorch).
+// fuse_relu: forward writes relu(bn(x)); training-mode backward then takes dy
+// with respect to that output and applies the ReLU's mask itself, from the reserve.
 struct BatchNormParams {
   float epsilon = 1e-3f;
   float momentum = 0.99f;
+  bool fuse_relu = false;
 };
 
 struct AdamParams {
@@ -71,6 +95,32 @@ struct SgdParams {
   bool nesterov = false;
 };
 
+// A run of elements of a parameter arena (flat f32 tensors of parameters,
+// gradients and optimizer slots) that one multi-tensor call updates.
+// decay: weight decay applies (kernels), or not (biases, batch-norm scales).
+struct ArenaSegment {
+  int64_t offset = 0;
+  int64_t count = 0;
+  bool decay = true;
+  bool operator==(const ArenaSegment&) const = default;
+};
+
+// What a backend has done that the steady state must not repeat.
+struct BackendCounters {
+  uint64_t allocations = 0;  // device (or host tensor) allocations
+  uint64_t plans_built = 0;  // oneDNN primitives created, cuDNN descriptor sets and algorithm searches
+};
+
+// A marker in a backend's stream: record() marks the work queued so far,
+// wait() blocks the host until it is done. On the CPU every event is done.
+class BackendEvent {
+ public:
+  virtual ~BackendEvent() = default;
+  virtual void record() = 0;
+  virtual void wait() = 0;
+  virtual bool done() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -81,18 +131,36 @@ class Backend {
   // Memory. Tensors allocate through these; deallocate never throws.
   virtual void* allocate(size_t bytes) = 0;
   virtual void deallocate(void* pointer) noexcept = 0;
+  // Host memory the device copies from without staging (page-locked on CUDA).
+  virtual void* allocate_host(size_t bytes) = 0;
+  virtual void deallocate_host(void* pointer) noexcept = 0;
   virtual void copy_from_host(const void* source, Tensor& destination) = 0;
+  // Queued like an op: `source` (from allocate_host) must stay unchanged until
+  // an event recorded after this call is done.
+  virtual void copy_from_host_async(const void* source, Tensor& destination) = 0;
   virtual void copy_to_host(const Tensor& source, void* destination) = 0;  // waits for pending work
   virtual void copy(const Tensor& source, Tensor& destination) = 0;
   virtual void fill(Tensor& tensor, float value) = 0;
   virtual void synchronize() = 0;
+  // Call after a tensor of this backend was written other than through it (a
+  // communicator's broadcast): backends keeping derived copies drop them.
+  virtual void note_external_write() = 0;
 
-  // Convolution. x [N,H,W,C], w [KH,KW,C,K], bias [K] or undefined, y [N,OH,OW,K].
-  virtual void conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;
-  virtual void conv_backward_data(const ConvParams& p, const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
-  // Writes dw, and dbias when it is defined.
+  // Streams and ordering. stream(): the queue ops run on, for other libraries
+  // to order their work against (cudaStream_t on CUDA; null on the CPU).
+  virtual void* stream() const = 0;
+  virtual std::unique_ptr<BackendEvent> make_event() = 0;
+  virtual BackendCounters counters() const = 0;
+
+  // Convolution. x [N,H,W,C], w [KH,KW,C,K], y [N,OH,OW,K].
+  virtual void conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, Tensor& y,
+                            const Epilogue& epilogue = {}) = 0;
+  // dx = beta * dx + conv_backward_data(dy, w).
+  virtual void conv_backward_data(const ConvParams& p, const Tensor& dy, const Tensor& w, Tensor& dx,
+                                  float beta = 0.0f) = 0;
+  // dw = beta * dw + ..., and dbias likewise when it is defined.
   virtual void conv_backward_weights(const ConvParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
-                                     Tensor& dbias) = 0;
+                                     Tensor& dbias, float beta = 0.0f) = 0;
 
   // Pooling. The workspace (u8, pool_workspace_bytes) records what max pooling
   // needs for backward; pool_backward gets x and y too, for backends that recompute.
@@ -101,24 +169,31 @@ class Backend {
   virtual void pool_backward(const PoolParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
                              const Tensor& workspace, Tensor& dx) = 0;
 
-  // Elementwise activations; backward gets both x and y.
+  // Elementwise activations. Backward gets x and y; x may be undefined when
+  // the activation was fused into the op that produced y (then y decides).
   virtual void activation_forward(const ActivationParams& p, const Tensor& x, Tensor& y) = 0;
   virtual void activation_backward(const ActivationParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
                                    Tensor& dx) = 0;
 
   // Batch normalisation. saved_mean / saved_var ([C]) carry whatever this
-  // backend's backward needs (the batch mean and variance or inverse std).
+  // backend's backward needs (the batch mean and variance or inverse std);
+  // reserve (u8, batchnorm_reserve_bytes; may be empty) what else it keeps
+  // from forward to backward (the fused ReLU's mask).
+  virtual size_t batchnorm_reserve_bytes(const BatchNormParams& p, const Shape& x) = 0;
   virtual void batchnorm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                           const Tensor& beta, Tensor& y, Tensor& saved_mean, Tensor& saved_var,
-                                          Tensor& running_mean, Tensor& running_var) = 0;
+                                          Tensor& running_mean, Tensor& running_var, Tensor& reserve) = 0;
+  // Normalises with given statistics (running ones, or a global batch's); fuse_relu applies.
   virtual void batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                            const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
                                            Tensor& y) = 0;
+  // The gradients of batchnorm_forward_training (fuse_relu: dy is the fused output's).
   virtual void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& gamma,
-                                  const Tensor& saved_mean, const Tensor& saved_var, Tensor& dx, Tensor& dgamma,
-                                  Tensor& dbeta) = 0;
+                                  const Tensor& saved_mean, const Tensor& saved_var, const Tensor& reserve, Tensor& dx,
+                                  Tensor& dgamma, Tensor& dbeta) = 0;
   // The input gradient of inference-mode batch norm (frozen layers, as Keras runs
   // them when fine-tuning): dx = dy * gamma / sqrt(running_var + epsilon).
+  // (fuse_relu is ignored here: callers mask dy first.)
   virtual void batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,
                                             const Tensor& running_var, Tensor& dx) = 0;
   // The parameter gradients of inference-mode batch norm (a trainable layer run
@@ -153,16 +228,22 @@ class Backend {
                                             const Tensor& gamma, const Tensor& mean, const Tensor& var,
                                             const Tensor& sums, Tensor& dx) = 0;
 
-  // Dense. x [N,I], w [I,O], bias [O] or undefined, y [N,O].
-  virtual void dense_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y) = 0;
-  virtual void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
-  virtual void dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& dbias) = 0;
+  // Dense. x [N,I], w [I,O], y [N,O].
+  virtual void dense_forward(const Tensor& x, const Tensor& w, Tensor& y, const Epilogue& epilogue = {}) = 0;
+  virtual void dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, float beta = 0.0f) = 0;
+  virtual void dense_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor& dbias,
+                                      float beta = 0.0f) = 0;
 
   // Softmax cross-entropy with label smoothing over logits [N,K] and labels [N] (i32).
   // Writes probabilities [N,K], per-sample losses [N] and dlogits = (p - target) * grad_scale,
   // where target = (1 - s) * onehot + s / K. grad_scale is 1 / global batch.
   virtual void softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float label_smoothing,
                                      float grad_scale, Tensor& probabilities, Tensor& losses, Tensor& dlogits) = 0;
+  // On the device, for a batch: totals (f64 [2]) += (sum of losses, rows whose
+  // first largest logit is the label); confusion (i32 [K, K], row = label,
+  // column = prediction) += this batch's counts when it is defined.
+  virtual void accumulate_classification(const Tensor& logits, const Tensor& labels, const Tensor& losses,
+                                         Tensor& totals, Tensor& confusion) = 0;
 
   // Inverted dropout: y = x * mask, mask = (u >= rate) / (1 - rate), u from
   // Philox(key, element_offset + element index), identical on every backend.
@@ -170,25 +251,55 @@ class Backend {
                                Tensor& mask) = 0;
   virtual void multiply(const Tensor& a, const Tensor& b, Tensor& out) = 0;
 
-  // out = a + b (residual joins); x *= alpha.
-  virtual void add(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // out = activation(a + b) (residual joins; activation only when given); x *= alpha.
+  virtual void add(const Tensor& a, const Tensor& b, Tensor& out, const ActivationParams* activation = nullptr) = 0;
   virtual void scale(Tensor& x, float alpha) = 0;
-  // out[n] = index of the largest of x[n, :].
+  // out[n] = index of the first largest of x[n, :].
   virtual void argmax_rows(const Tensor& x, Tensor& out) = 0;
-  virtual double sum_of_squares(const Tensor& x) = 0;
 
-  // Optimizer updates in place.
-  virtual void adam_update(const AdamParams& p, Tensor& w, const Tensor& g, Tensor& m, Tensor& v) = 0;
-  virtual void sgd_update(const SgdParams& p, Tensor& w, const Tensor& g, Tensor& velocity) = 0;
+  // Optimizers and clipping over an arena: w, g and the slots are flat f32
+  // tensors of the same size; one call updates every segment.
+  virtual void adam_update(const AdamParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
+                           Tensor& m, Tensor& v) = 0;
+  virtual void sgd_update(const SgdParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
+                          Tensor& velocity) = 0;
+  // norm (f32 [1]) = the L2 norm of g over the segments; then, when
+  // max_norm > 0 and norm > max_norm, those elements of g *= max_norm / norm.
+  virtual void clip_by_global_norm(std::span<const ArenaSegment> segments, Tensor& g, float max_norm,
+                                   Tensor& norm) = 0;
 };
 
 // Output size of a convolution or pooling window along one axis.
 int64_t window_output_size(int64_t input, int64_t kernel, int64_t stride, int64_t pad_before, int64_t pad_after);
+
+// Arithmetic of convolutions and dense layers (train.precision). fp32 is
+// exact IEEE single precision everywhere; tf32 lets CUDA tensor cores round
+// inputs to 10-bit mantissas; bf16 runs conv/dense on bf16 copies of inputs
+// and weights with fp32 accumulation and fp32 master weights (batch norm,
+// losses and optimizer stay fp32). The CPU backend runs fp32 only.
+enum class Precision : uint8_t { fp32, tf32, bf16 };
+Precision parse_precision(const std::string& name);  // ConfigError naming the value otherwise
+const char* precision_name(Precision precision);
+
+struct BackendOptions {
+  int threads = 0;                       // CPU threads; <= 0 keeps OpenMP's default
+  int device = 0;                        // CUDA device ordinal (the node-local rank under mpirun)
+  Precision precision = Precision::fp32;
+  bool deterministic = false;            // CUDA: heuristic algorithms that are bit-reproducible, no search
+};
 
 // The CPU backend on oneDNN. threads <= 0 keeps OpenMP's default.
 std::unique_ptr<Backend> make_cpu_backend(int threads = 0);
 
 // True when this build has the CUDA backend and a GPU is visible.
 bool cuda_available();
+
+// The CUDA backend (cuDNN, cuBLAS, Stride's kernels) on options.device; throws
+// CudaError "no CUDA GPU is visible" without one, ConfigError in a build without CUDA.
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options = {});
+
+// "cpu" | "cuda".
+std::unique_ptr<Backend> make_backend(Device device, const BackendOptions& options);
+Device parse_device(const std::string& name);  // ConfigError naming the value otherwise
 
 }  // namespace stride

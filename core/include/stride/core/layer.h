@@ -2,6 +2,11 @@
 // parameters and the scratch buffers it needs for batches up to a maximum size,
 // and runs forward and backward through the backend in the Context it is given.
 // Parameter gradients are overwritten by backward (callers never zero them).
+//
+// Fusion keeps layers separate: a layer that can apply the activation after it
+// inside its own backend call (a convolution's epilogue, batch norm's fused
+// ReLU) absorbs it (fuse_activation), and the activation layer then runs as a
+// view. Layer indices, names and parameters do not change.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +49,7 @@ struct Parameter {
   std::string name;  // "kernel", "bias", "gamma", "beta"; nested layers prefix "conv1/"
   Tensor value;
   Tensor grad;
+  Shape shape;  // set by build(): a model allocates every parameter in one arena before init
   bool trainable = true;
   // Weight decay applies to kernels, not to biases or BN scales (what most recipes want).
   bool decay = true;
@@ -74,9 +80,18 @@ class Layer {
   // dx may be undefined (first layer, frozen prefix): then it is not computed.
   virtual void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
 
-  // A layer whose output is its input under another shape (flatten): the model
-  // passes a view and skips forward/backward.
+  // A layer whose output is its input under another shape (flatten, or an
+  // activation fused into the layer before it): the model passes a view and
+  // skips forward/backward.
   virtual bool is_view() const { return false; }
+
+  // Asks this layer to apply `activation` to its output itself (forward writes
+  // activation(output); backward receives the gradient of the activated
+  // output). Returns false when it cannot; call before reserve().
+  virtual bool fuse_activation(const ActivationParams& activation) {
+    (void)activation;
+    return false;
+  }
 
   virtual std::vector<Parameter*> parameters() { return {}; }
   virtual std::vector<Buffer*> buffers() { return {}; }

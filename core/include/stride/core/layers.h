@@ -23,6 +23,28 @@ struct AxisPadding {
 };
 AxisPadding axis_padding(Padding padding, int64_t input, int64_t kernel, int64_t stride);
 
+// An activation absorbed by the layer before it (Layer::fuse_activation):
+// that layer's forward applies it, and its backward first turns the gradient
+// of the activated output into the gradient of its own result (from the
+// output alone), in a scratch of the output's size.
+class FusedActivation {
+ public:
+  bool active() const { return active_; }
+  const ActivationParams& params() const { return params_; }
+  void set(const ActivationParams& params) {
+    params_ = params;
+    active_ = true;
+  }
+  void reserve(Backend& backend, const Shape& output, int64_t max_batch);
+  // dy for the layer's own result: dy itself when nothing is fused.
+  Tensor unfuse_gradient(Context& ctx, const Tensor& y, const Tensor& dy);
+
+ private:
+  ActivationParams params_;
+  bool active_ = false;
+  Tensor grad_;
+};
+
 class Conv2D final : public Layer {
  public:
   Conv2D(int64_t filters, int64_t kernel_h, int64_t kernel_w, int64_t stride_h = 1, int64_t stride_w = 1,
@@ -32,6 +54,8 @@ class Conv2D final : public Layer {
   std::string spec() const override;
   Shape build(const Shape& input) override;
   void init_parameters(Backend& backend, Rng& rng) override;
+  void reserve(Backend& backend, int64_t max_batch) override;
+  bool fuse_activation(const ActivationParams& activation) override;
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   std::vector<Parameter*> parameters() override;
@@ -44,8 +68,9 @@ class Conv2D final : public Layer {
   Padding padding_;
   bool use_bias_;
   ConvParams params_;
-  Parameter kernel_{"kernel", {}, {}, true, true};
-  Parameter bias_{"bias", {}, {}, true, false};
+  Parameter kernel_{"kernel", {}, {}, {}, true, true};
+  Parameter bias_{"bias", {}, {}, {}, true, false};
+  FusedActivation fused_;
 };
 
 class Activation final : public Layer {
@@ -55,12 +80,18 @@ class Activation final : public Layer {
   std::string kind() const override;
   std::string spec() const override;
   Shape build(const Shape& input) override;
+  bool is_view() const override { return fused_; }
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   int64_t flops() const override { return input_shape_.elements(); }
 
+  const ActivationParams& params() const { return params_; }
+  // The layer before applies this activation (see Layer::fuse_activation).
+  void set_fused() { fused_ = true; }
+
  private:
   ActivationParams params_;
+  bool fused_ = false;
 };
 
 class Pool2D final : public Layer {
@@ -116,6 +147,8 @@ class Dense final : public Layer {
   std::string spec() const override;
   Shape build(const Shape& input) override;
   void init_parameters(Backend& backend, Rng& rng) override;
+  void reserve(Backend& backend, int64_t max_batch) override;
+  bool fuse_activation(const ActivationParams& activation) override;
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   std::vector<Parameter*> parameters() override;
@@ -124,8 +157,9 @@ class Dense final : public Layer {
  private:
   int64_t units_;
   bool use_bias_;
-  Parameter kernel_{"kernel", {}, {}, true, true};
-  Parameter bias_{"bias", {}, {}, true, false};
+  Parameter kernel_{"kernel", {}, {}, {}, true, true};
+  Parameter bias_{"bias", {}, {}, {}, true, false};
+  FusedActivation fused_;
 };
 
 // Inverted dropout in training; the identity in inference.
@@ -158,6 +192,8 @@ class BatchNorm final : public Layer {
   Shape build(const Shape& input) override;
   void init_parameters(Backend& backend, Rng& rng) override;
   void reserve(Backend& backend, int64_t max_batch) override;
+  // ReLU only: the backends fuse it (oneDNN's fuse_norm_relu, cuDNN's BN_ACTIVATION).
+  bool fuse_activation(const ActivationParams& activation) override;
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   std::vector<Parameter*> parameters() override;
@@ -170,11 +206,13 @@ class BatchNorm final : public Layer {
   void backward_synchronised(Context& ctx, const Tensor& x, const Tensor& dy, Tensor& dx);
 
   BatchNormParams params_;
-  Parameter gamma_{"gamma", {}, {}, true, false};
-  Parameter beta_{"beta", {}, {}, true, false};
+  Parameter gamma_{"gamma", {}, {}, {}, true, false};
+  Parameter beta_{"beta", {}, {}, {}, true, false};
   Buffer moving_mean_{"moving_mean", {}};
   Buffer moving_variance_{"moving_variance", {}};
   Tensor saved_mean_, saved_var_;
+  Tensor reserve_;                       // forward to backward: the fused ReLU's mask
+  FusedActivation relu_mask_;            // the paths the backend does not fuse mask dy here first
   Tensor forward_sums_, backward_sums_;  // [2C + 1], synchronised batch norm's cross-replica sums
   Tensor input_grad_scratch_;            // dx when the caller wants none (the backends always write it)
   int64_t max_batch_ = 0;
@@ -185,6 +223,7 @@ class BatchNorm final : public Layer {
 // Two conv-BN-ReLU units with an identity shortcut, or a 1x1 conv + BN
 // projection when the stride or channel count changes:
 //   y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+// The first ReLU is fused into bn1, the last one into the addition.
 class Residual final : public Layer {
  public:
   explicit Residual(int64_t filters, int64_t stride = 1);
@@ -208,8 +247,9 @@ class Residual final : public Layer {
   // buffer per layer input (the first input's gradient lives in input_grad).
   struct Branch {
     std::vector<LayerPtr> layers;
-    std::vector<Tensor> outputs;
-    std::vector<Tensor> input_grads;
+    std::vector<Tensor> outputs;      // per layer, [max_batch, ...] (undefined for views)
+    std::vector<Tensor> input_grads;  // per layer input, [max_batch, ...]
+    std::vector<Tensor> current;      // the last forward's output per layer
     bool empty() const { return layers.empty(); }
   };
   void forward_branch(Context& ctx, Branch& branch, const Tensor& x, int64_t n);
@@ -219,10 +259,10 @@ class Residual final : public Layer {
 
   int64_t filters_;
   int64_t stride_;
-  Branch main_;      // conv1, bn1, relu, conv2, bn2
+  Branch main_;      // conv1, bn1, relu (fused into bn1), conv2, bn2
   Branch shortcut_;  // empty (identity) or conv 1x1, bn
-  Tensor sum_, sum_grad_;
-  Activation out_relu_{ActivationKind::relu};
+  Tensor sum_grad_;
+  ActivationParams out_relu_;  // applied by the addition
 };
 
 }  // namespace stride

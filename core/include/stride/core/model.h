@@ -2,6 +2,15 @@
 // activation and gradient buffers for batches up to a maximum size allocated
 // once (reserve), so forward and backward allocate nothing. Layers are named
 // "03_conv2d" (index, kind): checkpoint groups and summaries use these names.
+//
+// Parameters live in one arena: every value in one flat tensor and every
+// gradient in another, in layer order, each parameter 64-byte aligned (the
+// gaps stay zero). Optimizers update the arena in one call; gradient buckets
+// are views of it.
+//
+// The execution plan, fixed at the first reserve(): an activation that follows
+// a layer able to apply it (Layer::fuse_activation) runs inside that layer's
+// backend call and becomes a view.
 #pragma once
 
 #include <functional>
@@ -28,6 +37,23 @@ struct StateEntry {
   Tensor* tensor;
 };
 
+// Where each parameter sits in the arena.
+struct ArenaEntry {
+  size_t layer = 0;
+  Parameter* parameter = nullptr;
+  int64_t offset = 0;  // elements
+};
+
+struct ParameterArena {
+  Tensor values;  // flat f32 [size]
+  Tensor grads;   // flat f32 [size]
+  std::vector<ArenaEntry> entries;  // layer order
+  int64_t size() const { return values.defined() ? values.elements() : 0; }
+  // The trainable parameters as segments (runs with the same decay flag merged,
+  // gaps between them included), appended to `out` (cleared first).
+  void trainable_segments(std::vector<ArenaSegment>& out) const;
+};
+
 class Model {
  public:
   Model(const Shape& input, std::vector<LayerPtr> layers);
@@ -43,8 +69,10 @@ class Model {
   Layer& layer(size_t i) { return *layers_.at(i); }
   std::string layer_name(size_t i) const;
 
-  // Allocates the parameters on the backend, initialised from the seed.
+  // Allocates the parameter arena on the backend, initialised from the seed.
   void init(Backend& backend, uint64_t seed);
+  const ParameterArena& arena() const { return arena_; }
+  ParameterArena& arena() { return arena_; }
   // Allocates activations, gradients and layer scratch for batches of up to max_batch.
   void reserve(int64_t max_batch);
   int64_t max_batch() const { return max_batch_; }
@@ -80,6 +108,8 @@ class Model {
   std::vector<Tensor> input_grads_;  // per layer, [max_batch, input] (undefined when never needed)
   std::vector<Tensor> current_;      // per layer output of the last forward (views)
   Tensor input_;                     // the last forward's input
+  ParameterArena arena_;
+  bool planned_ = false;
 };
 
 }  // namespace stride

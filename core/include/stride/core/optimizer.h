@@ -1,8 +1,11 @@
 // Optimizers over a model's trainable parameters: SGD (momentum, Nesterov),
 // Adam and AdamW, with weight decay on kernels and optional gradient clipping
-// by global norm. Slots (moments, velocities) are allocated once at
-// construction for every parameter, so freezing and unfreezing keep them and a
-// step allocates nothing. The formulas are PyTorch's (see backend.h).
+// by global norm. Slots (moments, velocities) are arenas the size of the
+// model's parameter arena, allocated once at construction, so freezing and
+// unfreezing keep them and a step allocates nothing. A step is one backend
+// call over the trainable segments of the arena (two with clipping), with no
+// host synchronisation: the gradient norm stays on the device. The formulas
+// are PyTorch's (see backend.h).
 #pragma once
 
 #include <string>
@@ -35,9 +38,11 @@ class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, Model& model);
 
-  // One update of every trainable parameter with learning rate lr. Returns the
-  // global gradient norm before clipping when clipping is on, else 0.
-  double step(float lr);
+  // One update of every trainable parameter with learning rate lr.
+  void step(float lr);
+  // The global gradient norm before clipping of the last step, on the device
+  // (f32 [1]); written only when clipping is on.
+  const Tensor& gradient_norm() const { return norm_; }
 
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }
@@ -46,16 +51,23 @@ class Optimizer {
   std::vector<SlotEntry> slots();
 
  private:
+  // A parameter's place in the slot arenas, for checkpoints.
   struct Entry {
     std::string layer;
     Parameter* parameter;
-    Tensor first;   // Adam m, SGD velocity
-    Tensor second;  // Adam v
+    Tensor first;   // Adam m, SGD velocity (views of first_)
+    Tensor second;  // Adam v (a view of second_)
   };
 
+  enum class Kind : uint8_t { adam, adamw, sgd };
+
   OptimizerConfig config_;
+  Kind kind_ = Kind::adam;
   Backend& backend_;
+  Model& model_;
+  Tensor first_, second_, norm_;
   std::vector<Entry> entries_;
+  std::vector<ArenaSegment> segments_;  // reused every step
   int64_t steps_ = 0;
 };
 

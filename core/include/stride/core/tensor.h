@@ -21,7 +21,7 @@ namespace stride {
 class Backend;
 
 enum class Device : uint8_t { cpu, cuda };
-enum class DType : uint8_t { f32, i32, u8 };
+enum class DType : uint8_t { f32, i32, u8, f64 };  // f64: accumulators (step metrics), not activations
 
 size_t dtype_size(DType dtype);
 const char* device_name(Device device);
@@ -71,11 +71,14 @@ class Tensor {
   float* f32() const;
   int32_t* i32() const;
   uint8_t* u8() const;
+  double* f64() const;
 
   // Same storage, another shape of at most as many elements.
   Tensor view(const Shape& shape) const;
   // The first n rows along dimension 0.
   Tensor batch_prefix(int64_t n) const;
+  // Same storage from element `offset` on, under `shape` (a parameter's place in an arena).
+  Tensor slice(int64_t offset, const Shape& shape) const;
 
  private:
   std::shared_ptr<void> storage_;

@@ -47,9 +47,11 @@ struct CommunicatorOptions {
   // aborted with the missing ranks named. <= 0 waits forever.
   double timeout_s = 120.0;
   // Nccl only: the cudaStream_t the backend queues kernels on. Collectives
-  // start after the work queued there so far; nullptr is the legacy default
-  // stream (which orders after every blocking stream).
+  // start after the work queued there so far, and later work there waits for
+  // them; nullptr is the legacy default stream.
   void* cuda_compute_stream = nullptr;
+  // Nccl only: the GPU (>= 0), or the node-local rank modulo the GPUs (-1).
+  int cuda_device = -1;
 };
 
 // Defaults, with timeout_s taken from STRIDE_COLLECTIVE_TIMEOUT (seconds) when set.
@@ -128,6 +130,15 @@ class Communicator {
 
 // One process, size 1: collectives return at once (average of one is itself).
 std::unique_ptr<Communicator> make_local_communicator(const CommunicatorOptions& options = {});
+
+class Backend;
+
+// The communicator for `backend`'s tensors over the ranks of `host`: null when
+// host itself serves (one rank, or a host-memory backend), else an NCCL
+// communicator bootstrapped over host (an MPI communicator) on the backend's
+// current GPU, whose collectives queue behind the backend's stream. Build the
+// backend first (TrainContext does).
+std::unique_ptr<Communicator> make_device_communicator(Communicator& host, Backend& backend);
 
 // automatic: Mpi when launched_by_mpi(), else Local. mpi/nccl without MPI (or
 // CUDA for nccl) in this build fail with a ConfigError. The first Mpi/Nccl

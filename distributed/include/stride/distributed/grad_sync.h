@@ -3,14 +3,13 @@
 //
 // Buckets. The trainable parameters are grouped, in reverse layer order (the
 // order backward finishes them), into buckets of about bucket_bytes; each
-// bucket is one contiguous buffer on the model's device, allocated once here.
-// Hook on_layer_done into Model::backward: as each layer finishes, its
-// gradients are copied into their bucket, and a bucket whose last layer is
-// done is all-reduced at once (non-blocking) while backward continues with
-// the layers below. finish() starts what is left, waits for every bucket and
-// copies the reduced values back into the gradients. Nothing is allocated in
-// a step. Every rank must run the same model with the same trainable set, so
-// buckets start in the same order everywhere.
+// bucket is a contiguous view of the model's gradient arena (Model::arena),
+// so nothing is copied in or out. Hook on_layer_done into Model::backward: a
+// bucket whose last layer is done is all-reduced at once (non-blocking, in
+// place) while backward continues with the layers below. finish() starts what
+// is left and waits for every bucket. Nothing is allocated in a step. Every
+// rank must run the same model with the same trainable set, so buckets start
+// in the same order everywhere.
 //
 // Scale. The loss gradient is scaled by 1 / global batch on every rank (the
 // backend's softmax_cross_entropy grad_scale, the loader's Batch::global_size),
@@ -53,12 +52,9 @@ struct GradSyncStats {
 class GradientSync {
  public:
   // The model's trainable parameters, taken now: build after init() and after
-  // any freeze_first(), and again when the trainable set changes.
+  // any freeze_first(), and again when the trainable set changes. comm's float
+  // buffers must live where the model does (Communicator::device()).
   GradientSync(Communicator& comm, Model& model, GradSyncOptions options = {});
-  // Explicit parameters per layer (index = the layer index on_layer_done gets),
-  // on backend's device. Parameters that are not trainable are left out.
-  GradientSync(Communicator& comm, Backend& backend, const std::vector<std::vector<Parameter*>>& layers,
-               GradSyncOptions options = {});
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
 
@@ -67,40 +63,28 @@ class GradientSync {
   std::function<void(size_t)> hook() {
     return [this](size_t layer) { on_layer_done(layer); };
   }
-  // Starts what has not started, waits for every bucket (bounded by the
-  // communicator's timeout) and writes the reduced gradients back. Call once
-  // per step after backward, before the optimizer; the next step starts afresh.
+  // Starts what has not started and waits for every bucket (bounded by the
+  // communicator's timeout). Call once per step after backward, before the
+  // optimizer; the next step starts afresh.
   void finish();
 
   const GradSyncStats& stats() const { return stats_; }
   size_t bucket_count() const { return buckets_.size(); }
 
  private:
-  struct Entry {
-    Parameter* parameter;
-    size_t bucket;
-    size_t offset;  // elements into the bucket
-    Tensor slice;   // this parameter's place in its bucket
-  };
   struct Bucket {
-    Tensor buffer;  // flat f32, on the model's device
-    size_t parameters = 0;
-    size_t ready = 0;  // parameters copied in this step
+    Tensor view;         // a range of the gradient arena
+    size_t first_layer;  // the lowest layer index in it: backward finishes it last
     CollectiveHandle handle;
     bool started = false;
   };
 
-  void build(const std::vector<std::vector<Parameter*>>& layers);
-  void copy_in(size_t layer);
   void start(Bucket& bucket);
 
   Communicator& comm_;
   Backend& backend_;
   GradSyncOptions options_;
-  std::vector<std::vector<size_t>> layer_entries_;  // per layer: indices into entries_
-  std::vector<bool> layer_done_;
-  std::vector<Entry> entries_;
-  std::vector<Bucket> buckets_;
+  std::vector<Bucket> buckets_;  // in start order: last layers first
   size_t next_bucket_ = 0;  // buckets start in order: the first not yet started
   GradSyncStats stats_;
 };

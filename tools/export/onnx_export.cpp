@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -136,7 +137,8 @@ OnnxExportSummary export_onnx(const std::string& checkpoint, const std::string& 
   OnnxExportSummary summary;
   summary.nodes = proto.graph().node_size();
   for (const onnx::TensorProto& t : proto.graph().initializer())
-    summary.parameters += static_cast<int64_t>(t.raw_data().size() / sizeof(float));
+    if (t.name().rfind("normalise/", 0) != 0)
+      summary.parameters += static_cast<int64_t>(t.raw_data().size() / sizeof(float));
   summary.bytes = static_cast<int64_t>(bytes.size());
   return summary;
 }

@@ -34,7 +34,7 @@ onnx::ModelProto model_to_onnx(const ModelConfig& config, Model& model, const On
 
 struct OnnxExportSummary {
   int64_t nodes = 0;
-  int64_t parameters = 0;  // floats stored as initializers
+  int64_t parameters = 0;  // the model's weights and BN statistics, as `stride summary` counts them
   int64_t bytes = 0;       // of the written file
 };
 

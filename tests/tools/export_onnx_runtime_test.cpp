@@ -157,6 +157,8 @@ TEST_F(OnnxRuntimeTest, EveryLayerKindMatches) {
   spec.height = 13;
   spec.width = 11;
   spec.channels = 3;
+  spec.train = 256;
+  spec.val = 32;
   spec.test = 256;
   testing::write_synthetic_dataset(dir_ / "data", spec);
   const Config config = Config::from_text(
@@ -173,6 +175,8 @@ TEST_F(OnnxRuntimeTest, EveryLayerKindMatches) {
 // 1/255 only (augment.normalize = false).
 TEST_F(OnnxRuntimeTest, GlobalPoolingWithoutNormalisationMatches) {
   testing::SyntheticSpec spec;
+  spec.train = 256;
+  spec.val = 32;
   spec.test = 256;
   testing::write_synthetic_dataset(dir_ / "data", spec);
   const Config config = Config::from_text(

@@ -11,6 +11,9 @@ find_package(ZLIB REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
 find_package(OpenMP REQUIRED COMPONENTS CXX)
+# ONNX export: Debian's generated ONNX protobuf classes (libonnx-dev) over libprotobuf.
+find_package(Protobuf REQUIRED)
+find_package(ONNX REQUIRED CONFIG)
 
 # HDF5 as one imported target.
 add_library(stride_hdf5 INTERFACE)

@@ -19,5 +19,6 @@ int run_predict(const Args& args);
 int run_summary(const Args& args);
 int run_report(const Args& args);
 int run_bench(const Args& args);
+int run_export(const Args& args);
 
 }  // namespace stride::tools

@@ -30,6 +30,7 @@ constexpr Command kCommands[] = {
     {"summary", stride::tools::run_summary, "layer table: output shapes, parameters, FLOPs"},
     {"report", stride::tools::run_report, "query the experiment store: trials, curves, HTML"},
     {"bench", stride::tools::run_bench, "throughput of training, the loader and all-reduce"},
+    {"export", stride::tools::run_export, "write a checkpoint's model as ONNX"},
 };
 
 void print_usage(std::FILE* out) {

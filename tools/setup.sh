@@ -22,6 +22,7 @@ build_packages=(
   libspdlog-dev libfmt-dev         # logging, formatting
   libstb-dev                       # PNG/JPEG decode and resize
   zlib1g-dev                       # gzip IDX files, checksums
+  libonnx-dev libprotobuf-dev      # stride export --format onnx: ONNX's protobuf classes
 )
 demo_packages=(dataset-fashion-mnist)
 test_packages=(dataset-fashion-mnist python3 python3-numpy python3-h5py python3-torch python3-venv chromium iproute2

@@ -38,7 +38,10 @@ const Parallel = (() => {
     }
     const values = trials.map(value).filter((v) => v !== null);
     const log = column.scale === 'log' && values.every((v) => v > 0);
-    return {name: column.name, log, categorical: false, scale: numericScale(values.length ? values : [0, 1], log), value};
+    // A grid's few values are the ticks themselves.
+    const distinct = Array.from(new Set(values)).sort((a, b) => a - b);
+    return {name: column.name, log, categorical: false, scale: numericScale(values.length ? values : [0, 1], log),
+            ticks: distinct.length <= 6 ? distinct : null, value};
   }
 
   function render(container, board) {
@@ -82,7 +85,8 @@ const Parallel = (() => {
 
     axes.forEach((a, i) => {
       const axis = d3.svg.axis().scale(a.scale).orient(i === axes.length - 1 ? 'right' : 'left');
-      if (a.log) axis.ticks(4, '.0e');
+      if (a.ticks) axis.tickValues(a.ticks).tickFormat(Stride.formatNumber);
+      else if (a.log) axis.ticks(4, '.0e');
       else if (!a.categorical) axis.ticks(6);
       const g = svg.append('g').attr('class', 'axis').attr('transform', `translate(${x(i)},0)`).call(axis);
       if (a.categorical) {

@@ -33,7 +33,10 @@
       if (!groups.has(key)) groups.set(key, {title, metrics: [], options});
       groups.get(key).metrics.push(metric);
     };
-    for (const metric of Object.keys(curves).sort()) {
+    // The charts people look at first come first.
+    const first = (m) => (m.endsWith('_loss') ? 0 : m.endsWith('_accuracy') ? 1 : m === 'lr' ? 2 : 3);
+    const metrics = Object.keys(curves).sort((a, b) => first(a) - first(b) || a.localeCompare(b));
+    for (const metric of metrics) {
       if (metric.endsWith('_loss')) add('loss', 'loss', metric);
       else if (metric.endsWith('_accuracy')) add('accuracy', 'accuracy', metric);
       else if (metric === 'lr') add('lr', 'learning rate', metric, {logY: true});

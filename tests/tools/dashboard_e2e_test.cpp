@@ -2,8 +2,9 @@
 // `stride grid` started in the background writes, and a headless Chromium
 // (driven over the DevTools protocol by dashboard_browser.py) opens the page
 // before the grid starts, then sees the grid's trials appear, run and finish
-// and the overlaid curves grow, all within one page load. SIGTERM stops the
-// server cleanly. Skipped without chromium or python3.
+// and the overlaid curves grow, all within one page load (skipped without
+// chromium or python3). SIGTERM stops the server cleanly; bad arguments fail
+// with one line.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "process.h"
+#include "stride/tracker/dashboard.h"
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
 #include "temp_dir.h"
@@ -46,9 +48,7 @@ std::string describe(const nlohmann::json& seen) {
 
 class DashboardEndToEnd : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!on_path("chromium")) GTEST_SKIP() << "no chromium installed (tools/setup.sh test installs it)";
-    if (!on_path("python3")) GTEST_SKIP() << "no python3 installed (tools/setup.sh test installs it)";
+  void write_grid() {
     testing::write_synthetic_dataset(dir_ / "data",
                                      {.train = 4096, .val = 128, .test = 128, .height = 16, .width = 16});
     std::ofstream config(dir_ / "grid.ini");
@@ -77,6 +77,9 @@ class DashboardEndToEnd : public ::testing::Test {
 };
 
 TEST_F(DashboardEndToEnd, PageFollowsARunningGrid) {
+  if (!on_path("chromium")) GTEST_SKIP() << "no chromium installed (tools/setup.sh test installs it)";
+  if (!on_path("python3")) GTEST_SKIP() << "no python3 installed (tools/setup.sh test installs it)";
+  write_grid();
   const auto db = dir_ / "store.db";
   tracker::Store::open(db);  // an empty store, so the server can open it before the grid starts
   const pid_t server = testing::spawn_process({STRIDE_BINARY, "report", "serve", "--db", db.string(), "--port", "0"},
@@ -129,6 +132,32 @@ TEST_F(DashboardEndToEnd, PageFollowsARunningGrid) {
   EXPECT_EQ(last["lines"], 3) << "one parallel-coordinates line per ranked trial";
   EXPECT_EQ(last["log_axes"], "train.lr") << "lr from 1e-4 to 1e-2 gets a log axis";
   EXPECT_GE(last["importance"].get<int>(), 1);
+}
+
+TEST_F(DashboardEndToEnd, BadServeArgumentsFailWithOneLine) {
+  const auto db = dir_ / "store.db";
+  tracker::Store::open(db);
+  tracker::dashboard::Server taken(db, {"127.0.0.1", 0, {}});
+  struct Case {
+    std::vector<std::string> arguments;
+    std::string expected;
+  };
+  for (const auto& c : {Case{{"--port", "70000"}, "--port 70000"},
+                        Case{{"--port", std::to_string(taken.port())}, std::to_string(taken.port())},
+                        Case{{"--host", "192.0.2.1"}, "192.0.2.1"}, Case{{"3"}, "positional"}}) {
+    std::vector<std::string> args = {STRIDE_BINARY, "report", "serve", "--db", db.string()};
+    args.insert(args.end(), c.arguments.begin(), c.arguments.end());
+    const auto log = dir_ / "serve.log";
+    std::filesystem::remove(log);
+    EXPECT_NE(testing::run_process(args, log), 0) << c.expected;
+    const std::string output = testing::read_text(log);
+    EXPECT_NE(output.find(c.expected), std::string::npos) << output;
+    EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+  }
+  const auto missing = dir_ / "missing.db";
+  EXPECT_NE(testing::run_process({STRIDE_BINARY, "report", "serve", "--db", missing.string()}, dir_ / "missing.log"), 0);
+  EXPECT_NE(testing::read_text(dir_ / "missing.log").find("missing.db"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(missing)) << "serving never creates a store";
 }
 
 }  // namespace

@@ -154,7 +154,10 @@ const Stride = (() => {
   }
 
   // Replaces the chart's datasets; returns how many points it now draws.
+  // Lines hidden through the legend stay hidden across refreshes.
   function setDatasets(chart, datasets) {
+    const hidden = new Set(chart.data.datasets.filter((d, i) => !chart.isDatasetVisible(i)).map((d) => d.label));
+    for (const d of datasets) d.hidden = hidden.has(d.label);
     chart.data.datasets = datasets;
     chart.update('none');
     return datasets.reduce((sum, d) => sum + d.data.length, 0);

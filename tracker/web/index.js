@@ -192,7 +192,7 @@
     }
     const result = await getJSON(`/api/importance?experiment=${encodeURIComponent(state.experiment)}`);
     // Parameters that always changed together share one bar: "data.batch_size = data.global_batch_size".
-    const labels = result.params.map((p) => Stride.abbreviate([p.name].concat(p.aliases).join(' = '), 48) +
+    const labels = result.params.map((p) => Stride.abbreviate([p.name].concat(p.aliases).join(' = '), 30) +
                                             (p.binned ? ' (binned)' : ''));
     const values = result.params.map((p) => 100 * p.importance);
     if (result.params.length) {

@@ -7,7 +7,7 @@
 
 const Parallel = (() => {
   const height = 280;
-  const margin = {top: 40, right: 70, bottom: 14, left: 70};
+  const margin = {top: 40, right: 60, bottom: 14, left: 60};
 
   // The result axis: the leaderboard's sort key when it is "best" or a metric.
   function objectiveOf(board) {
@@ -60,7 +60,7 @@ const Parallel = (() => {
     axes.push({name: objective.name, log: false, categorical: false, scale: numericScale(results, false),
                value: objective.value});
 
-    const width = Math.max(480, 150 * (axes.length - 1));
+    const width = Math.max(420, 140 * (axes.length - 1));
     const x = (i) => (axes.length === 1 ? width / 2 : (i * width) / (axes.length - 1));
     const svg = d3.select(container).append('svg')
         .attr('width', width + margin.left + margin.right)
@@ -95,7 +95,7 @@ const Parallel = (() => {
         });
       }
       svg.append('text').attr('class', 'axis-title').attr('x', x(i)).attr('y', -18).attr('text-anchor', 'middle')
-          .text(Stride.abbreviate(a.name + (a.log ? ' (log)' : ''), 26)).append('title').text(a.name);
+          .text(Stride.abbreviate(a.name, 20) + (a.log ? " (log)" : "")).append('title').text(a.name);
     });
     container.dataset.lines = String(trials.length);
     container.dataset.logAxes = axes.filter((a) => a.log).map((a) => a.name).join(',');

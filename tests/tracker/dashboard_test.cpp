@@ -275,5 +275,21 @@ TEST_F(DashboardTest, ListensOnLoopbackAndRefusesATakenPort) {
   EXPECT_THROW(dashboard::Server(dir_ / "missing.db"), StoreError);
 }
 
+TEST_F(DashboardTest, AnswersOnlyRequestsAddressedToLoopback) {
+  // A page on another site that rebinds its name to 127.0.0.1 sends its own name as Host.
+  for (const std::string host : {"127.0.0.1", "localhost", "[::1]"}) {
+    auto answer = client_->Get("/api/experiments", httplib::Headers{{"Host", host + ":1234"}});
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->status, 200) << host;
+  }
+  auto rebound = client_->Get("/api/experiments", httplib::Headers{{"Host", "attacker.example:8050"}});
+  ASSERT_TRUE(rebound);
+  EXPECT_EQ(rebound->status, 403);
+  EXPECT_EQ(rebound->body.find("sweep"), std::string::npos) << "nothing of the store in the refusal";
+  auto page = client_->Get("/", httplib::Headers{{"Host", "attacker.example"}});
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 403);
+}
+
 }  // namespace
 }  // namespace stride::tracker::testing

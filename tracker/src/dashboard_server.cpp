@@ -68,6 +68,19 @@ void require_trials(Store& store, std::span<const int64_t> ids) {
       throw NotFound(fmt::format("no trial {} in {}", id, store.path()));
 }
 
+bool loopback(std::string_view host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
+
+// "127.0.0.1:8050", "localhost:8050", "[::1]:8050" (or without the port).
+bool loopback_host_header(std::string_view header) {
+  std::string_view name = header;
+  if (starts_with(name, "[")) {
+    name = name.substr(1, name.find(']') == std::string_view::npos ? 0 : name.find(']') - 1);
+  } else if (const auto colon = name.rfind(':'); colon != std::string_view::npos) {
+    name = name.substr(0, colon);
+  }
+  return loopback(name);
+}
+
 }  // namespace
 
 struct Server::State {
@@ -158,6 +171,14 @@ struct Server::State {
         if (!experiment) fail<ConfigError>("give the experiment as experiment=NAME");
         return importance_json(store, *experiment, optional_param(request, "metric"));
       });
+    });
+    // Bound to loopback, only requests addressed to loopback are answered: a
+    // web page elsewhere cannot rebind its own name to 127.0.0.1 and read the store.
+    http.set_pre_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
+      if (!loopback(host) || loopback_host_header(request.get_header_value("Host")))
+        return httplib::Server::HandlerResponse::Unhandled;
+      send_json(response, {{"error", "requests must be addressed to 127.0.0.1 or localhost"}}, 403);
+      return httplib::Server::HandlerResponse::Handled;
     });
     http.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
       if (response.body.empty())

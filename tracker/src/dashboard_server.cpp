@@ -65,7 +65,7 @@ void require_trials(Store& store, std::span<const int64_t> ids) {
   const auto found = store.trials(query);
   for (int64_t id : ids)
     if (std::none_of(found.begin(), found.end(), [&](const auto& t) { return t.id == id; }))
-      throw NotFound(fmt::format("no trial {} in {}", id, store.path()));
+      fail<NotFound>("no trial {} in {}", id, store.path());
 }
 
 bool loopback(std::string_view host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }

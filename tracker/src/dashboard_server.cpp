@@ -18,6 +18,7 @@
 #include "stride/common/log.h"
 #include "stride/common/strings.h"
 #include "stride/tracker/dashboard.h"
+#include "stride/tracker/sqlite.h"
 
 namespace stride::tracker::dashboard {
 namespace {
@@ -110,6 +111,8 @@ struct Server::State {
       send_json(response, result);
     } catch (const NotFound& e) {
       send_json(response, {{"error", e.what()}}, 404);
+    } catch (const StoreBusyError& e) {
+      send_json(response, {{"error", e.what()}}, 503);  // the next poll tries again
     } catch (const Error& e) {
       send_json(response, {{"error", e.what()}}, 400);
     } catch (const std::exception& e) {

@@ -6,7 +6,8 @@
 // store (WAL mode) are never blocked and each answer shows the latest commits.
 //
 // JSON API (every answer an object; an error is {"error": "one line"} with
-// status 400 for a bad query, 404 for an unknown trial or path, 403 for a
+// status 400 for a bad query, 404 for an unknown trial or path, 503 when the
+// store is busy recovering (the next poll retries), 403 for a
 // request whose Host is not loopback while the server is bound to loopback):
 //   GET /api/experiments                  experiments with trial counts and best
 //   GET /api/trials?experiment=&where=&sort=

@@ -15,6 +15,14 @@ find_package(OpenMP REQUIRED COMPONENTS CXX)
 find_package(Protobuf REQUIRED)
 find_package(ONNX REQUIRED CONFIG)
 
+# `stride report serve`: cpp-httplib, and the charting libraries it serves from the binary.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+find_file(STRIDE_CHART_JS chart.min.js PATHS /usr/share/javascript/chart.js NO_DEFAULT_PATH)
+find_file(STRIDE_D3_JS d3.min.js PATHS /usr/share/javascript/d3 NO_DEFAULT_PATH)
+if(NOT STRIDE_CHART_JS OR NOT STRIDE_D3_JS)
+  message(FATAL_ERROR "Chart.js or d3 not found under /usr/share/javascript (apt-get install libjs-chart.js libjs-d3)")
+endif()
+
 # HDF5 as one imported target.
 add_library(stride_hdf5 INTERFACE)
 target_include_directories(stride_hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})

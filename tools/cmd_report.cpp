@@ -1,7 +1,12 @@
 // `stride report SUBCOMMAND`: reads the experiment store (opened read-only, so
 // a report never takes a write lock from running trials) and prints one of the
-// views rendered by stride::tracker::report, or writes the HTML page.
+// views rendered by stride::tracker::report, writes the HTML page, or serves
+// the live dashboard.
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdio>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -10,6 +15,7 @@
 #include "stride/common/log.h"
 #include "stride/common/strings.h"
 #include "stride/common/table.h"
+#include "stride/tracker/dashboard.h"
 #include "stride/tracker/report.h"
 #include "stride/tracker/store.h"
 
@@ -18,12 +24,40 @@ namespace {
 
 namespace report = tracker::report;
 
-constexpr const char* kSubcommands = "experiments, trials, trial ID, compare ID ID..., decisions, html";
+constexpr const char* kSubcommands = "experiments, trials, trial ID, compare ID ID..., decisions, html, serve";
 
 std::vector<int64_t> parse_ids(const std::vector<std::string>& texts) {
   std::vector<int64_t> ids;
   for (const auto& text : texts) ids.push_back(parse_int(text, "trial id"));
   return ids;
+}
+
+// Serves until SIGINT or SIGTERM. The signals are blocked in every thread and
+// taken by one that waits for them, so stopping runs outside a signal handler.
+int serve_dashboard(const std::string& db, const std::string& host, int port) {
+  if (port < 0 || port > 65535) fail<ConfigError>("report serve: --port {} is not a port (0 to 65535)", port);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  tracker::dashboard::ServerOptions options;
+  options.host = host;
+  options.port = port;
+  tracker::dashboard::Server server(db, options);
+  if (host != "127.0.0.1" && host != "localhost" && host != "::1")
+    spdlog::warn("report serve: bound to {}: whoever reaches this address can read the store", host);
+  fmt::print("serving {} at {} (Ctrl-C stops)\n", db, server.url());
+  std::fflush(stdout);
+  std::thread waiter([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    server.stop();
+  });
+  server.run();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if the server stopped by itself
+  waiter.join();
+  return 0;
 }
 
 }  // namespace
@@ -38,8 +72,10 @@ int run_report(const Args& args) {
       "  trial ID                        parameters, curves, decisions, evaluation of one trial\n"
       "  compare ID ID...                trials side by side, differing fields marked '*'\n"
       "  decisions                       every early-stopping / plateau / pruning check\n"
-      "  html --experiment NAME --out F  one self-contained page with plots and the leaderboard";
-  std::string db, format_name, sort, out;
+      "  html --experiment NAME --out F  one self-contained page with plots and the leaderboard\n"
+      "  serve [--port N] [--host ADDR]  live dashboard in the browser: leaderboard, curves, importance";
+  std::string db, format_name, sort, out, host;
+  int port = 8050;
   std::optional<std::string> experiment;
   command.options.add_options()("db", po::value(&db)->default_value("runs/stride.db"), "experiment store")(
       "format", po::value(&format_name)->default_value("table"), "table, csv or json")(
@@ -51,6 +87,8 @@ int run_report(const Args& args) {
       "trial", po::value<int64_t>(), "decisions: only this trial")(
       "changes-only", po::bool_switch(), "decisions: omit 'keep' checks")("out", po::value(&out),
                                                                           "html: the file to write");
+  command.options.add_options()("port", po::value(&port)->default_value(8050), "serve: the port (0: any free one)")(
+      "host", po::value(&host)->default_value("127.0.0.1"), "serve: the address to listen on");
   command.hidden.add_options()("subcommand", po::value<std::string>(), "")("ids", po::value<std::vector<std::string>>(),
                                                                            "");
   command.positional.add("subcommand", 1).add("ids", -1);
@@ -68,11 +106,15 @@ int run_report(const Args& args) {
   const report::Style style{is_terminal(stdout) && format == TableFormat::text};
 
   if (subcommand != "experiments" && subcommand != "trials" && subcommand != "trial" && subcommand != "compare" &&
-      subcommand != "decisions" && subcommand != "html") {
-    const std::vector<std::string> known = {"experiments", "trials", "trial", "compare", "decisions", "html"};
+      subcommand != "decisions" && subcommand != "html" && subcommand != "serve") {
+    const std::vector<std::string> known = {"experiments", "trials", "trial", "compare", "decisions", "html", "serve"};
     const std::string suggestion = closest_match(subcommand, known);
     fail<ConfigError>("report: unknown subcommand '{}'{} (expected one of {})", subcommand,
                       suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?", kSubcommands);
+  }
+  if (subcommand == "serve") {
+    no_ids();
+    return serve_dashboard(db, host, port);
   }
   auto store = tracker::Store::open(db, tracker::Access::read_only);
 

@@ -23,6 +23,8 @@ build_packages=(
   libstb-dev                       # PNG/JPEG decode and resize
   zlib1g-dev                       # gzip IDX files, checksums
   libonnx-dev libprotobuf-dev      # stride export --format onnx: ONNX's protobuf classes
+  libcpp-httplib-dev               # `stride report serve`: the HTTP server
+  libjs-chart.js libjs-d3          # its charts, compiled into the binary
 )
 demo_packages=(dataset-fashion-mnist)
 test_packages=(dataset-fashion-mnist python3 python3-numpy python3-h5py python3-torch python3-venv chromium iproute2

@@ -12,13 +12,12 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
-#include <random>
 
 #include "bench.h"
 #include "cli.h"
 #include "run/session.h"
 #include "run/settings.h"
-#include "run/train_step.h"
+#include "synthetic_step.h"
 #include "stride/common/error.h"
 #include "stride/common/strings.h"
 #include "stride/common/table.h"
@@ -42,7 +41,6 @@ struct Measurement {
 Measurement measure(Communicator& comm, const Config& config, Device device, const Shape& input, int64_t classes,
                     int threads, int64_t warmup, int64_t steps) {
   const RunSettings settings = decode_settings(config);
-  const int64_t batch = settings.data.batch_size;
   BackendOptions options;
   options.threads = threads;
   options.device = comm.local_rank();
@@ -50,49 +48,18 @@ Measurement measure(Communicator& comm, const Config& config, Device device, con
   options.deterministic = settings.deterministic;
   auto backend = stride::make_backend(device, options);
   const auto device_comm = make_device_communicator(comm, *backend);
-  Communicator& gradients = device_comm ? *device_comm : comm;
-  ModelConfig mc;
-  mc.input = input;
-  mc.classes = classes;
-  mc.spec = model_spec(config, classes);
-  Model model = build_model(mc, *backend, 1);
-  model.reserve(batch);
-  Optimizer optimizer(settings.optimizer, model);
-  SoftmaxCrossEntropy loss(settings.label_smoothing);
-  loss.reserve(*backend, batch, classes);
-  std::optional<GradientSync> sync;
-  if (comm.size() > 1) sync.emplace(gradients, model, GradSyncOptions{settings.bucket_bytes, ReduceOp::sum});
-  TrainStep train_step(model, optimizer, loss, sync ? &*sync : nullptr);
-
-  std::mt19937 rng(7 + static_cast<unsigned>(comm.rank()));
-  std::normal_distribution<float> pixel;
-  std::uniform_int_distribution<int32_t> label(0, static_cast<int32_t>(classes - 1));
-  std::vector<float> images(static_cast<size_t>(input.with_batch(batch).elements()));
-  std::vector<int32_t> labels(static_cast<size_t>(batch));
-  for (float& v : images) v = pixel(rng);
-  for (int32_t& v : labels) v = label(rng);
-  Tensor x(*backend, input.with_batch(batch));
-  Tensor y(*backend, Shape{batch}, DType::i32);
-  backend->copy_from_host(images.data(), x);
-  backend->copy_from_host(labels.data(), y);
-
-  const int64_t global = batch * comm.size();
-  Context ctx{*backend};
-  auto step = [&](int64_t i) {
-    ctx.step = static_cast<uint64_t>(i);
-    train_step.run(ctx, x, y, global, 1e-4f);
-  };
-  for (int64_t i = 0; i < warmup; ++i) step(i);
+  SyntheticStep step(config, *backend, comm, device_comm ? *device_comm : comm, input, classes);
+  for (int64_t i = 0; i < warmup; ++i) step.run(i);
   backend->synchronize();
   comm.barrier();
-  const double waited_before = sync ? sync->stats().total_wait_s : 0.0;
+  const double waited_before = step.sync() ? step.sync()->stats().total_wait_s : 0.0;
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < steps; ++i) step(warmup + i);
+  for (int64_t i = 0; i < steps; ++i) step.run(warmup + i);
   backend->synchronize();
   comm.barrier();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double waited = sync ? sync->stats().total_wait_s - waited_before : 0.0;
-  return {comm.size(), threads, static_cast<double>(global * steps) / seconds,
+  const double waited = step.sync() ? step.sync()->stats().total_wait_s - waited_before : 0.0;
+  return {comm.size(), threads, static_cast<double>(step.global_batch() * steps) / seconds,
           1e3 * seconds / static_cast<double>(steps), waited / seconds};
 }
 

@@ -2,6 +2,7 @@
 // updates as OpenMP loops (oneDNN has no primitive for these). Parallel only
 // above a size where a fork-join pays for itself.
 #include "cpu_backend.h"
+#include "parallel.h"
 
 #include <omp.h>
 
@@ -16,8 +17,6 @@
 
 namespace stride::cpu {
 namespace {
-
-constexpr int64_t kParallelElements = 1 << 15;
 
 void expect_same_elements(const Tensor& a, const Tensor& b, const char* op) {
   if (a.elements() != b.elements())
@@ -103,9 +102,7 @@ void CpuBackend::fill(Tensor& tensor, float value) {
   ++generation_;
   if (tensor.dtype() == DType::f32) {
     float* p = tensor.f32();
-    const int64_t n = tensor.elements();
-#pragma omp parallel for simd if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) p[i] = value;
+    parallel_ranges(tensor.elements(), [&](int64_t begin, int64_t end) { std::fill(p + begin, p + end, value); });
   } else if (tensor.dtype() == DType::i32) {
     std::fill_n(tensor.i32(), tensor.elements(), static_cast<int32_t>(value));
   } else if (tensor.dtype() == DType::f64) {
@@ -133,8 +130,8 @@ void CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& label
   for (int64_t row = 0; row < n; ++row) {
     if (y[row] < 0 || y[row] >= k) fail<DataError>("label {} out of range [0, {})", y[row], k);
   }
-#pragma omp parallel for if (n * k > kParallelElements)
-  for (int64_t row = 0; row < n; ++row) {
+  auto rows = [&](int64_t first, int64_t last) {
+  for (int64_t row = first; row < last; ++row) {
     const float* zr = z + row * k;
     float* pr = p + row * k;
     float* dr = dz + row * k;
@@ -152,6 +149,11 @@ void CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& label
     }
     loss[row] = static_cast<float>(row_loss);
   }
+  };
+  if (n * k > kParallelElements)
+    parallel_ranges(n, rows);
+  else
+    rows(0, n);
 }
 
 void CpuBackend::accumulate_classification(const Tensor& logits, const Tensor& labels, const Tensor& losses,
@@ -189,14 +191,19 @@ void CpuBackend::dropout_forward(float rate, uint64_t key, uint64_t element_offs
   const float* in = x.f32();
   float* out = y.f32();
   float* m = mask.f32();
-  // Element e draws lane e % 4 of Philox block e / 4, e counted globally.
-#pragma omp parallel for if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t e = element_offset + static_cast<uint64_t>(i);
-    const uint32_t bits = philox4x32(key, 0, e >> 2).v[e & 3];
-    m[i] = uniform_from_bits(bits) >= rate ? keep_scale : 0.0f;
-    out[i] = in[i] * m[i];
-  }
+  // Element e draws lane e % 4 of Philox block e / 4, e counted globally:
+  // one Philox call serves the four elements of its block.
+  parallel_ranges(n, [&](int64_t begin, int64_t end) {
+    int64_t i = begin;
+    while (i < end) {
+      const uint64_t e = element_offset + static_cast<uint64_t>(i);
+      const Philox4 block = philox4x32(key, 0, e >> 2);
+      for (uint64_t lane = e & 3; lane < 4 && i < end; ++lane, ++i) {
+        m[i] = uniform_from_bits(block.v[lane]) >= rate ? keep_scale : 0.0f;
+        out[i] = in[i] * m[i];
+      }
+    }
+  });
 }
 
 void CpuBackend::batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,
@@ -210,10 +217,15 @@ void CpuBackend::batchnorm_backward_inference(const BatchNormParams& p, const Te
   const float* pdy = dy.f32();
   float* pdx = dx.f32();
   const int64_t rows = dy.elements() / channels;
-#pragma omp parallel for if (dy.elements() > kParallelElements)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < channels; ++c)
-      pdx[r * channels + c] = pdy[r * channels + c] * g[c] / std::sqrt(rv[c] + p.epsilon);
+  auto body = [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r)
+      for (int64_t c = 0; c < channels; ++c)
+        pdx[r * channels + c] = pdy[r * channels + c] * g[c] / std::sqrt(rv[c] + p.epsilon);
+  };
+  if (dy.elements() > kParallelElements)
+    parallel_ranges(rows, body);
+  else
+    body(0, rows);
 }
 
 void CpuBackend::batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
@@ -248,9 +260,10 @@ void CpuBackend::multiply(const Tensor& a, const Tensor& b, Tensor& out) {
   expect_same_elements(a, out, "multiply");
   const float *pa = a.f32(), *pb = b.f32();
   float* po = out.f32();
-  const int64_t n = a.elements();
-#pragma omp parallel for simd if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) po[i] = pa[i] * pb[i];
+  parallel_ranges(a.elements(), [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) po[i] = pa[i] * pb[i];
+  });
 }
 
 void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& out, const ActivationParams* activation) {
@@ -258,18 +271,18 @@ void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& out, const Activa
   expect_same_elements(a, out, "add");
   const float *pa = a.f32(), *pb = b.f32();
   float* po = out.f32();
-  const int64_t n = a.elements();
-  if (activation == nullptr) {
-#pragma omp parallel for simd if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
-  } else if (activation->kind == ActivationKind::relu) {
-#pragma omp parallel for simd if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) po[i] = std::max(pa[i] + pb[i], 0.0f);
-  } else {
-    const ActivationParams act = *activation;
-#pragma omp parallel for if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) po[i] = activate(act, pa[i] + pb[i]);
-  }
+  const ActivationParams act = activation != nullptr ? *activation : ActivationParams{};
+  parallel_ranges(a.elements(), [&](int64_t begin, int64_t end) {
+    if (activation == nullptr) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) po[i] = pa[i] + pb[i];
+    } else if (act.kind == ActivationKind::relu) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) po[i] = std::max(pa[i] + pb[i], 0.0f);
+    } else {
+      for (int64_t i = begin; i < end; ++i) po[i] = activate(act, pa[i] + pb[i]);
+    }
+  });
 }
 
 Tensor CpuBackend::scratch(const Shape& shape) {
@@ -287,17 +300,19 @@ void CpuBackend::accumulate(const Tensor& result, Tensor& out, float beta) {
   expect_same_elements(result, out, "accumulate");
   const float* r = result.f32();
   float* o = out.f32();
-  const int64_t n = out.elements();
-#pragma omp parallel for simd if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) o[i] = beta * o[i] + r[i];
+  parallel_ranges(out.elements(), [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) o[i] = beta * o[i] + r[i];
+  });
 }
 
 void CpuBackend::scale(Tensor& x, float alpha) {
   ++generation_;
   float* p = x.f32();
-  const int64_t n = x.elements();
-#pragma omp parallel for simd if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) p[i] *= alpha;
+  parallel_ranges(x.elements(), [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) p[i] *= alpha;
+  });
 }
 
 void CpuBackend::argmax_rows(const Tensor& x, Tensor& out) {
@@ -314,24 +329,24 @@ void CpuBackend::clip_by_global_norm(std::span<const ArenaSegment> segments, Ten
   check_segments(segments, {&g}, "clip_by_global_norm");
   if (norm.elements() != 1) fail<ShapeError>("clip_by_global_norm: norm {} is not one value", norm.shape().str());
   float* pg = g.f32();
+  // Per-thread partial sums in a fixed order of ranges: the same norm every run.
+  double partial[64] = {};
+  parallel_segments(segments, [&](const ArenaSegment&, int64_t begin, int64_t end) {
+    double sum = 0;
+    for (int64_t i = begin; i < end; ++i) sum += static_cast<double>(pg[i]) * pg[i];
+    partial[omp_get_thread_num() % 64] += sum;
+  });
   double sum = 0;
-  for (const ArenaSegment& s : segments) {
-    const float* p = pg + s.offset;
-    const int64_t n = s.count;
-#pragma omp parallel for reduction(+ : sum) if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]) * p[i];
-  }
+  for (double v : partial) sum += v;
   const double total = std::sqrt(sum);
   norm.f32()[0] = static_cast<float>(total);
   if (!(max_norm > 0) || !(total > max_norm)) return;
   ++generation_;
   const auto factor = static_cast<float>(max_norm / total);
-  for (const ArenaSegment& s : segments) {
-    float* p = pg + s.offset;
-    const int64_t n = s.count;
-#pragma omp parallel for simd if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) p[i] *= factor;
-  }
+  parallel_segments(segments, [&](const ArenaSegment&, int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) pg[i] *= factor;
+  });
 }
 
 void CpuBackend::adam_update(const AdamParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
@@ -341,24 +356,23 @@ void CpuBackend::adam_update(const AdamParams& p, std::span<const ArenaSegment> 
   const float bias_correction1 = 1.0f - std::pow(p.beta1, static_cast<float>(p.step));
   const float sqrt_bias_correction2 = std::sqrt(1.0f - std::pow(p.beta2, static_cast<float>(p.step)));
   const float step_size = p.lr / bias_correction1;
-  for (const ArenaSegment& s : segments) {
+  float* pw = w.f32();
+  const float* pg = g.f32();
+  float* pm = m.f32();
+  float* pv = v.f32();
+  parallel_segments(segments, [&](const ArenaSegment& s, int64_t begin, int64_t end) {
     const float decay = s.decay ? p.weight_decay : 0.0f;
     const float coupled_decay = p.decoupled ? 0.0f : decay;
     const float decoupled_factor = p.decoupled ? 1.0f - p.lr * decay : 1.0f;
-    float* pw = w.f32() + s.offset;
-    const float* pg = g.f32() + s.offset;
-    float* pm = m.f32() + s.offset;
-    float* pv = v.f32() + s.offset;
-    const int64_t n = s.count;
-#pragma omp parallel for simd if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
       const float grad = pg[i] + coupled_decay * pw[i];
       pm[i] = p.beta1 * pm[i] + (1.0f - p.beta1) * grad;
       pv[i] = p.beta2 * pv[i] + (1.0f - p.beta2) * grad * grad;
       const float denom = std::sqrt(pv[i]) / sqrt_bias_correction2 + p.epsilon;
       pw[i] = pw[i] * decoupled_factor - step_size * pm[i] / denom;
     }
-  }
+  });
 }
 
 void CpuBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
@@ -368,68 +382,23 @@ void CpuBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> se
   else
     check_segments(segments, {&w, &g, &velocity}, "sgd");
   ++generation_;
-  for (const ArenaSegment& s : segments) {
+  float* pw = w.f32();
+  const float* pg = g.f32();
+  float* pvel = p.momentum == 0.0f ? nullptr : velocity.f32();
+  parallel_segments(segments, [&](const ArenaSegment& s, int64_t begin, int64_t end) {
     const float decay = s.decay ? p.weight_decay : 0.0f;
-    float* pw = w.f32() + s.offset;
-    const float* pg = g.f32() + s.offset;
-    const int64_t n = s.count;
-    if (p.momentum == 0.0f) {
-#pragma omp parallel for simd if (n > kParallelElements)
-      for (int64_t i = 0; i < n; ++i) pw[i] -= p.lr * (pg[i] + decay * pw[i]);
-      continue;
+    if (pvel == nullptr) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) pw[i] -= p.lr * (pg[i] + decay * pw[i]);
+      return;
     }
-    float* pvel = velocity.f32() + s.offset;
-#pragma omp parallel for simd if (n > kParallelElements)
-    for (int64_t i = 0; i < n; ++i) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
       const float grad = pg[i] + decay * pw[i];
       pvel[i] = p.momentum * pvel[i] + grad;
       pw[i] -= p.lr * (p.nesterov ? grad + p.momentum * pvel[i] : pvel[i]);
     }
-  }
-}
-
-void CpuBackend::conv_backward_weights_few_channels(const ConvParams& p, const Tensor& x, const Tensor& dy,
-                                                    Tensor& dw, Tensor& dbias) {
-  const int64_t n = x.dim(0), ih = x.dim(1), iw = x.dim(2), ci = x.dim(3);
-  const int64_t oh = dy.dim(1), ow = dy.dim(2), co = dy.dim(3);
-  const float* xs = x.f32();
-  const float* dys = dy.f32();
-  float* dws = dw.f32();
-  // One task per (kh, kw, c_in): a row of c_out sums over every output pixel.
-  const int64_t tasks = p.kernel_h * p.kernel_w * ci;
-#pragma omp parallel
-  {
-    std::vector<float> row(static_cast<size_t>(co));
-#pragma omp for schedule(static)
-    for (int64_t task = 0; task < tasks; ++task) {
-      const int64_t kh = task / (p.kernel_w * ci), kw = task / ci % p.kernel_w, c = task % ci;
-      std::fill(row.begin(), row.end(), 0.0f);
-      float* __restrict sums = row.data();
-      for (int64_t b = 0; b < n; ++b)
-        for (int64_t y = 0; y < oh; ++y) {
-          const int64_t sy = y * p.stride_h + kh - p.pad_top;
-          if (sy < 0 || sy >= ih) continue;
-          for (int64_t xo = 0; xo < ow; ++xo) {
-            const int64_t sx = xo * p.stride_w + kw - p.pad_left;
-            if (sx < 0 || sx >= iw) continue;
-            const float v = xs[((b * ih + sy) * iw + sx) * ci + c];
-            const float* __restrict g = dys + ((b * oh + y) * ow + xo) * co;
-#pragma omp simd
-            for (int64_t k = 0; k < co; ++k) sums[k] += v * g[k];
-          }
-        }
-      std::copy(row.begin(), row.end(), dws + task * co);  // HWIO: (kh, kw, c) rows of c_out
-    }
-  }
-  if (!dbias.defined()) return;
-  float* db = dbias.f32();
-  std::fill(db, db + co, 0.0f);
-  const int64_t pixels = n * oh * ow;
-  for (int64_t i = 0; i < pixels; ++i) {
-    const float* g = dys + i * co;
-#pragma omp simd
-    for (int64_t k = 0; k < co; ++k) db[k] += g[k];
-  }
+  });
 }
 
 }  // namespace stride::cpu

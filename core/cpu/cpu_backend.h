@@ -103,11 +103,6 @@ class CpuBackend final : public Backend {
   size_t cached_primitives() const { return cache_.size(); }
 
  private:
-  // Weight gradients of a convolution with very few input channels (the first
-  // layer of an image network), as a plain loop: oneDNN's gemm path spends
-  // most of a training step there for C_in = 1 (a GEMM with K = 1).
-  void conv_backward_weights_few_channels(const ConvParams& p, const Tensor& x, const Tensor& dy, Tensor& dw,
-                                          Tensor& dbias);
   void run(CachedPrimitive& primitive, std::initializer_list<const void*> pointers) {
     primitive.execute(stream_, pointers, cache_.scratchpad());
   }

@@ -13,9 +13,6 @@
 namespace stride::cpu {
 namespace {
 
-// Input channels up to which conv weight gradients take the plain loop.
-constexpr int64_t kFewInputChannels = 4;
-
 using prop = dnnl::prop_kind;
 using alg = dnnl::algorithm;
 using dims = dnnl::memory::dims;
@@ -176,15 +173,17 @@ void CpuBackend::conv_forward(const ConvParams& p, const Tensor& x, const Tensor
   auto& primitive = cache_.get(key, [&] {
     auto pd = conv_forward_pd(engine_, p, x.shape(), w.shape(), y.shape(), bias,
                               epilogue_attr(epilogue, nhwc_desc(y.shape())));
-    return cached<dnnl::convolution_forward>(
+    auto entry = cached<dnnl::convolution_forward>(
         engine_, pd,
         {{DNNL_ARG_SRC, pd.src_desc()},
          {DNNL_ARG_WEIGHTS, pd.weights_desc()},
          {DNNL_ARG_BIAS, optional_desc(bias, pd.bias_desc())},
          {kResidualArgument, optional_desc(epilogue.residual != nullptr, pd.dst_desc())},
          {DNNL_ARG_DST, pd.dst_desc()}});
+    entry->stored_weights = hwio_desc(w.shape());
+    return entry;
   });
-  const void* blocked = weights_as(w, hwio_desc(w.shape()), primitive.desc(DNNL_ARG_WEIGHTS));
+  const void* blocked = weights_as(w, primitive.stored_weights, primitive.desc(DNNL_ARG_WEIGHTS));
   run(primitive, {x.raw(), blocked, bias ? epilogue.bias->raw() : nullptr,
                   epilogue.residual != nullptr ? epilogue.residual->raw() : nullptr, y.raw()});
 }
@@ -204,12 +203,14 @@ void CpuBackend::conv_backward_data(const ConvParams& p, const Tensor& dy, const
     dnnl::convolution_backward_data::desc d(alg::convolution_direct, nhwc_desc(dx.shape()), any_weights(w.shape()),
                                             nhwc_desc(dy.shape()), strides_of(p), pad_l_of(p), pad_r_of(p));
     dnnl::convolution_backward_data::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
-    return cached<dnnl::convolution_backward_data>(engine_, pd,
-                                                   {{DNNL_ARG_DIFF_DST, pd.diff_dst_desc()},
-                                                    {DNNL_ARG_WEIGHTS, pd.weights_desc()},
-                                                    {DNNL_ARG_DIFF_SRC, pd.diff_src_desc()}});
+    auto entry = cached<dnnl::convolution_backward_data>(engine_, pd,
+                                                         {{DNNL_ARG_DIFF_DST, pd.diff_dst_desc()},
+                                                          {DNNL_ARG_WEIGHTS, pd.weights_desc()},
+                                                          {DNNL_ARG_DIFF_SRC, pd.diff_src_desc()}});
+    entry->stored_weights = hwio_desc(w.shape());
+    return entry;
   });
-  const void* blocked = weights_as(w, hwio_desc(w.shape()), primitive.desc(DNNL_ARG_WEIGHTS));
+  const void* blocked = weights_as(w, primitive.stored_weights, primitive.desc(DNNL_ARG_WEIGHTS));
   run(primitive, {dy.raw(), blocked, dx.raw()});
 }
 
@@ -228,10 +229,6 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
     if (bias) accumulate(part_b, dbias, beta);
     return;
   }
-  if (x.dim(3) <= kFewInputChannels) {
-    conv_backward_weights_few_channels(p, x, dy, dw, dbias);
-    return;
-  }
   OpKey key;
   key.add(Op::conv_backward_weights).add(x.shape()).add(dw.shape()).add(bias).add_window(p);
   auto& primitive = cache_.get(key, [&] {
@@ -242,10 +239,12 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
                   : dnnl::convolution_backward_weights::desc(alg::convolution_direct, xd, wd, yd, strides_of(p),
                                                              pad_l_of(p), pad_r_of(p));
     dnnl::convolution_backward_weights::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
-    return cached_backward_weights<dnnl::convolution_backward_weights>(engine_, pd, bias);
+    auto entry = cached_backward_weights<dnnl::convolution_backward_weights>(engine_, pd, bias);
+    entry->stored_weights = hwio_desc(dw.shape());
+    return entry;
   });
   const dnnl::memory::desc& blocked = primitive.desc(DNNL_ARG_DIFF_WEIGHTS);
-  const dnnl::memory::desc plain = hwio_desc(dw.shape());
+  const dnnl::memory::desc& plain = primitive.stored_weights;
   if (blocked == plain) {
     run(primitive, {x.raw(), dy.raw(), dw.raw(), dbias.raw()});
     return;

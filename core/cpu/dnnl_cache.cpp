@@ -65,14 +65,15 @@ const void* WeightCache::get(const void* source, const dnnl::memory::desc& plain
     e.from = dnnl::memory(plain, engine_, const_cast<void*>(source));
     e.to = dnnl::memory(wanted, engine_, memory);
     e.reorder = dnnl::reorder(e.from, e.to);
+    e.arguments = {dnnl_exec_arg_t{DNNL_ARG_FROM, e.from.get()}, dnnl_exec_arg_t{DNNL_ARG_TO, e.to.get()}};
     e.generation = generation + 1;  // never equal: the first use reorders
     entries_.push_back(std::move(e));
     entry = &entries_.back();
     ++built_;
   }
   if (entry->generation != generation) {
-    entry->reorder.execute(stream, entry->from, entry->to);
-    stream.wait();
+    STRIDE_DNNL_CHECK(dnnl_primitive_execute(entry->reorder.get(), stream.get(), 2, entry->arguments.data()));
+    STRIDE_DNNL_CHECK(dnnl_stream_wait(stream.get()));
     entry->generation = generation;
   }
   return entry->storage.get();

@@ -47,6 +47,9 @@ class CachedPrimitive {
   size_t scratchpad_bytes() const { return scratchpad_bytes_; }
   // The descriptor of an argument given at construction (the layout the primitive picked).
   const dnnl::memory::desc& desc(int argument) const;
+  // The layout Stride keeps this primitive's kernel in (HWIO), described once
+  // here so a call builds no descriptor (a memory::desc allocates its dims).
+  dnnl::memory::desc stored_weights;
 
  private:
   dnnl::primitive primitive_;
@@ -104,6 +107,7 @@ class WeightCache {
     std::shared_ptr<void> storage;
     dnnl::memory from, to;
     dnnl::reorder reorder;
+    std::array<dnnl_exec_arg_t, 2> arguments{};  // the C API's argument list: no map per call
   };
   dnnl::engine& engine_;
   std::vector<Entry> entries_;

@@ -140,13 +140,12 @@ void Model::backward(Context& ctx, const Tensor& dlogits, const std::function<vo
   if (dlogits.shape() != current_.back().shape())
     fail<ShapeError>("output gradient {} does not match the output {}", dlogits.shape().str(),
                      current_.back().shape().str());
-  // Layers before the first trainable one need no input gradient.
+  // Layers before the first trainable one need no input gradient (the arena
+  // lists parameters in layer order, and allocates nothing to walk).
   size_t first_trainable = layers_.size();
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    bool trainable = false;
-    for (Parameter* p : layers_[i]->parameters()) trainable = trainable || p->trainable;
-    if (trainable) {
-      first_trainable = i;
+  for (const ArenaEntry& e : arena_.entries) {
+    if (e.parameter->trainable) {
+      first_trainable = e.layer;
       break;
     }
   }

@@ -38,25 +38,44 @@ void print_usage(std::FILE* out) {
   for (const auto& c : kCommands) fmt::print(out, "  {:<9} {}\n", c.name, c.summary);
 }
 
-// OpenMP threads that spin while waiting (libgomp's default) starve everything
-// else on the cores: the loader's workers, other ranks on the node, other jobs.
-// On a busy machine a training step then runs ten times slower. libgomp reads
-// OMP_WAIT_POLICY once, when it loads, so the only way to choose it for
-// ourselves is to set it and start again; an explicit setting is respected.
-// Only the commands that compute pay for the second start.
-void prefer_passive_openmp_threads(int argc, char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr || argc < 2) return;
+// How OpenMP threads wait between parallel regions decides a small network's
+// speed: a sleeping worker needs tens of microseconds to wake, and a step of
+// the seed CNN runs two dozen regions. Spinning without bound (libgomp's
+// OMP_WAIT_POLICY=active) starves everything else on the cores when they are
+// shared (loader workers, other ranks, other jobs): a loaded machine then
+// trains ten times slower. So threads spin a bounded while (GOMP_SPINCOUNT,
+// about a millisecond) and then sleep, and sleep at once (passive) when the
+// node is already busier than its cores (more ranks than cores, or a load
+// average above the core count at start). libgomp reads these once, when it
+// loads, so the only way to choose them for ourselves is to set them and
+// start again; any explicit setting is respected. Only the commands that
+// compute pay for the second start.
+constexpr const char* kBoundedSpin = "50000";
+
+bool node_is_oversubscribed() {
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* value = std::getenv(name); value != nullptr && std::atol(value) > cores) return true;
+  double load = 0;
+  return getloadavg(&load, 1) == 1 && load > static_cast<double>(cores);
+}
+
+void choose_openmp_waiting(int argc, char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr || argc < 2) return;
   const std::string_view command = argv[1];
   if (command != "train" && command != "grid" && command != "eval" && command != "predict" && command != "bench")
     return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
+  if (node_is_oversubscribed())
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+  else
+    setenv("GOMP_SPINCOUNT", kBoundedSpin, 1);
   execv("/proc/self/exe", argv);  // returns only on failure: carry on as we are
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  prefer_passive_openmp_threads(argc, argv);
+  choose_openmp_waiting(argc, argv);
   stride::init_logging();
   if (argc < 2) {
     print_usage(stderr);

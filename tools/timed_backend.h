@@ -51,6 +51,7 @@ class TimedBackend final : public Backend {
   void* stream() const override { return inner_.stream(); }
   std::unique_ptr<BackendEvent> make_event() override { return inner_.make_event(); }
   BackendCounters counters() const override { return inner_.counters(); }
+  size_t micro_batch_bytes() const override { return inner_.micro_batch_bytes(); }
 
   void conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, Tensor& y,
                     const Epilogue& epilogue) override;

@@ -38,6 +38,20 @@ enum class Op : int64_t {
   weight_gradient_reorder,
 };
 
+// Problems below these sizes run on one thread: the work of a fork-join and
+// its barriers exceeds what a second thread saves (stride bench ops).
+constexpr double kSingleThreadFlops = 4e6;
+constexpr int64_t kSingleThreadElements = int64_t{1} << 16;
+
+bool small_conv(const ConvParams& p, const Shape& x, const Shape& y) {
+  return 2.0 * static_cast<double>(y.elements()) * static_cast<double>(p.kernel_h * p.kernel_w * x[3]) <
+         kSingleThreadFlops;
+}
+bool small_dense(const Shape& x, const Shape& w) {
+  return 2.0 * static_cast<double>(x[0]) * static_cast<double>(w[0]) * static_cast<double>(w[1]) < kSingleThreadFlops;
+}
+bool small_elementwise(int64_t elements) { return elements < kSingleThreadElements; }
+
 template <typename Params>
 void check_window(const char* op, const Params& p, const Shape& x, const Shape& y, int64_t out_channels) {
   if (x.rank() != 4 || y.rank() != 4 || x[0] != y[0] || y[3] != out_channels ||
@@ -182,7 +196,7 @@ void CpuBackend::conv_forward(const ConvParams& p, const Tensor& x, const Tensor
          {DNNL_ARG_DST, pd.dst_desc()}});
     entry->stored_weights = hwio_desc(w.shape());
     return entry;
-  });
+  }, small_conv(p, x.shape(), y.shape()));
   const void* blocked = weights_as(w, primitive.stored_weights, primitive.desc(DNNL_ARG_WEIGHTS));
   run(primitive, {x.raw(), blocked, bias ? epilogue.bias->raw() : nullptr,
                   epilogue.residual != nullptr ? epilogue.residual->raw() : nullptr, y.raw()});
@@ -209,7 +223,7 @@ void CpuBackend::conv_backward_data(const ConvParams& p, const Tensor& dy, const
                                                           {DNNL_ARG_DIFF_SRC, pd.diff_src_desc()}});
     entry->stored_weights = hwio_desc(w.shape());
     return entry;
-  });
+  }, small_conv(p, dx.shape(), dy.shape()));
   const void* blocked = weights_as(w, primitive.stored_weights, primitive.desc(DNNL_ARG_WEIGHTS));
   run(primitive, {dy.raw(), blocked, dx.raw()});
 }
@@ -242,7 +256,7 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
     auto entry = cached_backward_weights<dnnl::convolution_backward_weights>(engine_, pd, bias);
     entry->stored_weights = hwio_desc(dw.shape());
     return entry;
-  });
+  }, small_conv(p, x.shape(), dy.shape()));
   const dnnl::memory::desc& blocked = primitive.desc(DNNL_ARG_DIFF_WEIGHTS);
   const dnnl::memory::desc& plain = primitive.stored_weights;
   if (blocked == plain) {
@@ -254,7 +268,7 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
   auto& reorder = cache_.get(key, [&] {
     dnnl::reorder::primitive_desc pd(engine_, blocked, engine_, plain, scratchpad_attr());
     return cached<dnnl::reorder>(engine_, pd, {{DNNL_ARG_FROM, blocked}, {DNNL_ARG_TO, plain}});
-  });
+  }, true);
   void* blocked_gradient = staging(weight_gradient_staging_, blocked.get_size());
   run(primitive, {x.raw(), dy.raw(), blocked_gradient, dbias.raw()});
   run(reorder, {blocked_gradient, dw.raw()});
@@ -277,7 +291,7 @@ void CpuBackend::pool_forward(const PoolParams& p, const Tensor& x, Tensor& y, T
                                          {{DNNL_ARG_SRC, pd.src_desc()},
                                           {DNNL_ARG_DST, pd.dst_desc()},
                                           {DNNL_ARG_WORKSPACE, optional_desc(record, pd.workspace_desc())}});
-  });
+  }, small_elementwise(x.elements()));
   if (record && workspace.bytes() < primitive.desc(DNNL_ARG_WORKSPACE).get_size())
     fail<ShapeError>("pool_forward: workspace of {} bytes is too small", workspace.bytes());
   run(primitive, {x.raw(), y.raw(), record ? workspace.raw() : nullptr});
@@ -300,7 +314,7 @@ void CpuBackend::pool_backward(const PoolParams& p, const Tensor& x, const Tenso
                                           {{DNNL_ARG_DIFF_DST, pd.diff_dst_desc()},
                                            {DNNL_ARG_DIFF_SRC, pd.diff_src_desc()},
                                            {DNNL_ARG_WORKSPACE, optional_desc(max, pd.workspace_desc())}});
-  });
+  }, small_elementwise(dx.elements()));
   run(primitive, {dy.raw(), dx.raw(), max ? workspace.raw() : nullptr});
 }
 
@@ -311,7 +325,7 @@ void CpuBackend::activation_forward(const ActivationParams& p, const Tensor& x, 
     dnnl::eltwise_forward::desc d(prop::forward_training, eltwise_algorithm(p.kind), md, p.alpha);
     dnnl::eltwise_forward::primitive_desc pd(d, scratchpad_attr(), engine_);
     return cached<dnnl::eltwise_forward>(engine_, pd, {{DNNL_ARG_SRC, md}, {DNNL_ARG_DST, md}});
-  });
+  }, small_elementwise(x.elements()));
   run(primitive, {x.raw(), y.raw()});
 }
 
@@ -337,7 +351,7 @@ void CpuBackend::activation_backward(const ActivationParams& p, const Tensor& x,
     dnnl::eltwise_backward::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
     return cached<dnnl::eltwise_backward>(
         engine_, pd, {{from_output ? DNNL_ARG_DST : DNNL_ARG_SRC, md}, {DNNL_ARG_DIFF_DST, md}, {DNNL_ARG_DIFF_SRC, md}});
-  });
+  }, small_elementwise(source.elements()));
   run(primitive, {source.raw(), dy.raw(), dx.raw()});
 }
 
@@ -363,7 +377,7 @@ void CpuBackend::batchnorm_forward_training(const BatchNormParams& p, const Tens
          {DNNL_ARG_MEAN, pd.mean_desc()},
          {DNNL_ARG_VARIANCE, pd.variance_desc()},
          {DNNL_ARG_WORKSPACE, optional_desc(p.fuse_relu, pd.workspace_desc())}});
-  });
+  }, small_elementwise(x.elements()));
   if (p.fuse_relu && reserve.bytes() < primitive.desc(DNNL_ARG_WORKSPACE).get_size())
     fail<ShapeError>("batchnorm: reserve of {} bytes is too small for the fused relu", reserve.bytes());
   run(primitive, {x.raw(), gamma.raw(), beta.raw(), y.raw(), saved_mean.raw(), saved_var.raw(),
@@ -399,7 +413,7 @@ void CpuBackend::batchnorm_forward_inference(const BatchNormParams& p, const Ten
                                                       {DNNL_ARG_SCALE, channels},
                                                       {DNNL_ARG_SHIFT, channels},
                                                       {DNNL_ARG_DST, pd.dst_desc()}});
-  });
+  }, small_elementwise(x.elements()));
   run(primitive, {x.raw(), running_mean.raw(), running_var.raw(), gamma.raw(), beta.raw(), y.raw()});
 }
 
@@ -427,7 +441,7 @@ void CpuBackend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, c
          {DNNL_ARG_DIFF_SRC, md},
          {DNNL_ARG_DIFF_SCALE, channels},
          {DNNL_ARG_DIFF_SHIFT, channels}});
-  });
+  }, small_elementwise(x.elements()));
   if (p.fuse_relu && !reserve.defined())
     fail<ShapeError>("batchnorm_backward: the fused relu needs the reserve its forward wrote");
   // oneDNN 2.x counts the shift as an input of backward with use_shift (and
@@ -452,7 +466,7 @@ void CpuBackend::dense_forward(const Tensor& x, const Tensor& w, Tensor& y, cons
          {DNNL_ARG_BIAS, optional_desc(bias, pd.bias_desc())},
          {kResidualArgument, optional_desc(epilogue.residual != nullptr, pd.dst_desc())},
          {DNNL_ARG_DST, pd.dst_desc()}});
-  });
+  }, small_dense(x.shape(), w.shape()));
   run(primitive, {x.raw(), w.raw(), bias ? epilogue.bias->raw() : nullptr,
                   epilogue.residual != nullptr ? epilogue.residual->raw() : nullptr, y.raw()});
 }
@@ -476,7 +490,7 @@ void CpuBackend::dense_backward_data(const Tensor& dy, const Tensor& w, Tensor& 
                                                      {{DNNL_ARG_DIFF_DST, pd.diff_dst_desc()},
                                                       {DNNL_ARG_WEIGHTS, pd.weights_desc()},
                                                       {DNNL_ARG_DIFF_SRC, pd.diff_src_desc()}});
-  });
+  }, small_dense(dx.shape(), w.shape()));
   run(primitive, {dy.raw(), w.raw(), dx.raw()});
 }
 
@@ -501,7 +515,7 @@ void CpuBackend::dense_backward_weights(const Tensor& x, const Tensor& dy, Tenso
                   : dnnl::inner_product_backward_weights::desc(xd, wd, yd);
     dnnl::inner_product_backward_weights::primitive_desc pd(d, scratchpad_attr(), engine_, hint);
     return cached_backward_weights<dnnl::inner_product_backward_weights>(engine_, pd, bias);
-  });
+  }, small_dense(x.shape(), dw.shape()));
   run(primitive, {x.raw(), dy.raw(), dw.raw(), dbias.raw()});
 }
 

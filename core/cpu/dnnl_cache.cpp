@@ -1,6 +1,8 @@
 // oneDNN glue: status checks, cached primitives, descriptors for our layouts.
 #include "dnnl_cache.h"
 
+#include <omp.h>
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -34,6 +36,10 @@ const dnnl::memory::desc& CachedPrimitive::desc(int argument) const {
   fail<Error>("a cached oneDNN primitive has no argument {}", argument);
 }
 
+ScopedThreads::ScopedThreads(int threads) : previous_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+
+ScopedThreads::~ScopedThreads() { omp_set_num_threads(previous_); }
+
 void CachedPrimitive::execute(dnnl::stream& stream, std::initializer_list<const void*> pointers, void* scratchpad) {
   size_t i = 0;
   for (const void* pointer : pointers) {
@@ -43,6 +49,13 @@ void CachedPrimitive::execute(dnnl::stream& stream, std::initializer_list<const 
   }
   if (scratchpad_bytes_ > 0) STRIDE_DNNL_CHECK(dnnl_memory_set_data_handle(memories_[i++].get(), scratchpad));
   if (i != memories_.size()) fail<Error>("a cached oneDNN primitive got {} of {} arguments", i, memories_.size());
+  if (threads == 1) {
+    ScopedThreads one(1);
+    STRIDE_DNNL_CHECK(dnnl_primitive_execute(primitive_.get(), stream.get(), static_cast<int>(arguments_.size()),
+                                             arguments_.data()));
+    STRIDE_DNNL_CHECK(dnnl_stream_wait(stream.get()));
+    return;
+  }
   STRIDE_DNNL_CHECK(dnnl_primitive_execute(primitive_.get(), stream.get(), static_cast<int>(arguments_.size()),
                                            arguments_.data()));
   STRIDE_DNNL_CHECK(dnnl_stream_wait(stream.get()));

@@ -50,6 +50,9 @@ class CachedPrimitive {
   // The layout Stride keeps this primitive's kernel in (HWIO), described once
   // here so a call builds no descriptor (a memory::desc allocates its dims).
   dnnl::memory::desc stored_weights;
+  // 1: a problem too small for a fork-join to pay, built and run on one
+  // thread; 0: every thread.
+  int threads = 0;
 
  private:
   dnnl::primitive primitive_;
@@ -59,17 +62,39 @@ class CachedPrimitive {
   size_t scratchpad_bytes_ = 0;
 };
 
+// Limits OpenMP to `threads` (> 0) for its scope: oneDNN sizes its work for
+// the thread count it sees when a primitive is built and when it runs.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int threads);
+  ~ScopedThreads();
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
 class PrimitiveCache {
  public:
   explicit PrimitiveCache(dnnl::engine& engine) : engine_(engine) {}
 
-  // Returns the cached primitive for key, building it with make() the first time.
-  // make() returns (primitive, argument list, scratchpad descriptor).
+  // Returns the cached primitive for key, building it with make() the first
+  // time, on one thread when `single_thread` (a small problem; see
+  // CachedPrimitive::threads). make() returns (primitive, argument list,
+  // scratchpad descriptor).
   template <typename Make>
-  CachedPrimitive& get(const OpKey& key, Make&& make) {
+  CachedPrimitive& get(const OpKey& key, Make&& make, bool single_thread = false) {
     auto found = cache_.find(key);
     if (found != cache_.end()) return *found->second;
-    auto entry = make();
+    std::unique_ptr<CachedPrimitive> entry;
+    if (single_thread) {
+      ScopedThreads one(1);
+      entry = make();
+      entry->threads = 1;
+    } else {
+      entry = make();
+    }
     ++built_;
     if (entry->scratchpad_bytes() > scratchpad_.size()) scratchpad_.resize(entry->scratchpad_bytes());
     return *cache_.emplace(key, std::move(entry)).first->second;

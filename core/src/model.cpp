@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "stride/common/error.h"
 #include "stride/core/layers.h"
 #include "stride/core/spec.h"
@@ -219,6 +221,18 @@ int64_t Model::trainable_parameter_count() {
   int64_t total = 0;
   for (const auto& row : summary()) total += row.trainable_parameters;
   return total;
+}
+
+bool Model::samples_independent() const {
+  for (const auto& layer : layers_)
+    if (layer->couples_samples()) return false;
+  return true;
+}
+
+int64_t Model::largest_activation_bytes() const {
+  int64_t largest = 0;
+  for (const auto& layer : layers_) largest = std::max(largest, layer->output_shape().elements());
+  return largest * static_cast<int64_t>(sizeof(float));
 }
 
 void Model::freeze_first(size_t n) {

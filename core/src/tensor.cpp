@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "stride/common/error.h"
 #include "stride/core/backend.h"
 
@@ -109,6 +111,14 @@ Tensor Tensor::view(const Shape& shape) const {
   Tensor t = *this;
   t.shape_ = shape;
   return t;
+}
+
+Tensor Tensor::batch_rows(int64_t first, int64_t n) const {
+  if (shape_.rank() == 0 || first < 0 || n < 0 || first + n > shape_[0])
+    fail<ShapeError>("rows [{}, {}) of a tensor of shape {}", first, first + n, shape_.str());
+  Shape s = shape_;
+  s[0] = n;
+  return slice(first * (elements() / std::max<int64_t>(shape_[0], 1)), s);
 }
 
 Tensor Tensor::slice(int64_t offset, const Shape& shape) const {

@@ -1,28 +1,54 @@
 // TrainStep: the step's sequence of backend calls.
 #include "train_step.h"
 
+#include <algorithm>
+
 #include "stride/distributed/grad_sync.h"
 
 namespace stride::tools {
 
 TrainStep::TrainStep(Model& model, Optimizer& optimizer, SoftmaxCrossEntropy& loss, GradientSync* sync)
-    : model_(model), optimizer_(optimizer), loss_(loss), sync_(sync), totals_(model.backend(), Shape{2}, DType::f64) {
+    : model_(model),
+      optimizer_(optimizer),
+      loss_(loss),
+      sync_(sync),
+      micro_batch_bytes_(model.backend().micro_batch_bytes()),
+      totals_(model.backend(), Shape{2}, DType::f64) {
   model.backend().fill(totals_, 0.0f);
+}
+
+int64_t TrainStep::micro_batch_rows(int64_t n) const {
+  const size_t bytes = micro_batch_bytes_;
+  if (bytes == 0 || !model_.samples_independent()) return n;
+  const int64_t fits = std::max<int64_t>(1, static_cast<int64_t>(bytes) / model_.largest_activation_bytes());
+  const int64_t pieces = (n + fits - 1) / fits;
+  return (n + pieces - 1) / pieces;  // equal pieces, the last one perhaps shorter
 }
 
 void TrainStep::run(Context& ctx, const Tensor& images, const Tensor& labels, int64_t global_batch, float lr) {
   Backend& backend = model_.backend();
-  const Tensor& logits = model_.forward(ctx, images);
-  loss_.compute(backend, logits, labels, 1.0f / static_cast<float>(global_batch));
-  if (sync_ != nullptr) {
-    model_.backward(ctx, loss_.dlogits(), sync_->hook());
-    sync_->finish();
-  } else {
-    model_.backward(ctx, loss_.dlogits());
+  const int64_t n = images.dim(0);
+  const int64_t rows = micro_batch_rows(n);
+  const int64_t first_sample = ctx.sample_offset;
+  for (int64_t begin = 0; begin < n; begin += rows) {
+    const int64_t count = std::min(rows, n - begin);
+    const bool last = begin + count == n;
+    const Tensor piece_labels = labels.batch_rows(begin, count);
+    ctx.sample_offset = first_sample + begin;
+    ctx.accumulate_gradients = begin > 0;
+    const Tensor& logits = model_.forward(ctx, images.batch_rows(begin, count));
+    loss_.compute(backend, logits, piece_labels, 1.0f / static_cast<float>(global_batch));
+    if (sync_ != nullptr && last)
+      model_.backward(ctx, loss_.dlogits(), sync_->hook());
+    else
+      model_.backward(ctx, loss_.dlogits());
+    backend.accumulate_classification(logits, piece_labels, loss_.losses(), totals_, no_confusion_);
   }
+  ctx.sample_offset = first_sample;
+  ctx.accumulate_gradients = false;
+  if (sync_ != nullptr) sync_->finish();
   optimizer_.step(lr);
-  backend.accumulate_classification(logits, labels, loss_.losses(), totals_, no_confusion_);
-  count_ += images.dim(0);
+  count_ += n;
 }
 
 StepTotals TrainStep::read_totals() {

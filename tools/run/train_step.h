@@ -1,7 +1,15 @@
 // One training step, written once and used by the trainer and `stride bench
 // train`: forward, loss, backward with the gradient buckets all-reduced as
 // layers finish, the optimizer's update (with clipping), and the step's loss
-// and accuracy added to device-side totals. Nothing in a step reads the
+// and accuracy added to device-side totals.
+//
+// Micro-batches: when the backend computes fastest on activations that stay
+// in its caches (Backend::micro_batch_bytes) and no layer mixes samples (batch
+// norm's statistics), a large batch runs forward and backward in pieces, the
+// weight gradients accumulating across them. Every piece's loss is scaled by
+// the whole (global) batch, dropout numbers elements by their place in it,
+// and the buckets start on the last piece: the step computes what the whole
+// batch at once would, up to the order of floating-point sums. Nothing in a step reads the
 // device back or allocates: totals are read by read_totals(), once per epoch
 // (and every few dozen steps for a progress bar).
 #pragma once
@@ -34,6 +42,8 @@ class TrainStep {
   // global_batch the images of this step over every rank (the loss scale).
   void run(Context& ctx, const Tensor& images, const Tensor& labels, int64_t global_batch, float lr);
   void set_sync(GradientSync* sync) { sync_ = sync; }
+  // The micro-batch size in activation bytes (default: the backend's; 0 runs whole batches).
+  void set_micro_batch_bytes(size_t bytes) { micro_batch_bytes_ = bytes; }
 
   // The loss sum, correct count and images of this rank's steps since the last
   // reset; reads the device (waits for it), so call it rarely.
@@ -45,6 +55,10 @@ class TrainStep {
   Optimizer& optimizer_;
   SoftmaxCrossEntropy& loss_;
   GradientSync* sync_;
+  // Rows per micro-batch for a batch of n (n itself when it runs whole).
+  int64_t micro_batch_rows(int64_t n) const;
+
+  size_t micro_batch_bytes_;
   Tensor totals_;  // f64 [2]: loss sum, correct
   Tensor no_confusion_;
   int64_t count_ = 0;

@@ -90,7 +90,8 @@ void Conv2D::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tens
   const Tensor grad = fused_.unfuse_gradient(ctx, y, dy);
   if (kernel_.trainable) {
     Tensor no_bias;
-    ctx.backend.conv_backward_weights(params_, x, grad, kernel_.grad, use_bias_ ? bias_.grad : no_bias);
+    ctx.backend.conv_backward_weights(params_, x, grad, kernel_.grad, use_bias_ ? bias_.grad : no_bias,
+                                      ctx.accumulate_gradients ? 1.0f : 0.0f);
   }
   if (dx.defined()) ctx.backend.conv_backward_data(params_, grad, kernel_.value, dx);
 }
@@ -145,7 +146,8 @@ void Dense::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tenso
   const Tensor grad = fused_.unfuse_gradient(ctx, y, dy);
   if (kernel_.trainable) {
     Tensor no_bias;
-    ctx.backend.dense_backward_weights(x, grad, kernel_.grad, use_bias_ ? bias_.grad : no_bias);
+    ctx.backend.dense_backward_weights(x, grad, kernel_.grad, use_bias_ ? bias_.grad : no_bias,
+                                       ctx.accumulate_gradients ? 1.0f : 0.0f);
   }
   if (dx.defined()) ctx.backend.dense_backward_data(grad, kernel_.value, dx);
 }

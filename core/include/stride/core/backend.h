@@ -151,6 +151,11 @@ class Backend {
   virtual void* stream() const = 0;
   virtual std::unique_ptr<BackendEvent> make_event() = 0;
   virtual BackendCounters counters() const = 0;
+  // The activation bytes (the largest layer output) of a micro-batch this
+  // backend computes fastest: a CPU's caches hold it; 0 (devices) means
+  // whole batches. A training step whose model allows it runs in pieces of
+  // about this size, with identical results (TrainStep).
+  virtual size_t micro_batch_bytes() const { return 0; }
 
   // Convolution. x [N,H,W,C], w [KH,KW,C,K], y [N,OH,OW,K].
   virtual void conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, Tensor& y,

@@ -43,6 +43,9 @@ struct Context {
   // Set: training-mode batch norm normalises with the statistics of the global
   // batch (synchronised batch norm). Null: each replica uses its own batch's.
   ReplicaSum* batch_norm_sync = nullptr;
+  // Backward adds to the parameter gradients instead of overwriting them: the
+  // micro-batches of one step after the first (TrainStep).
+  bool accumulate_gradients = false;
 };
 
 struct Parameter {
@@ -92,6 +95,10 @@ class Layer {
     (void)activation;
     return false;
   }
+
+  // True when an output depends on other samples of the batch (batch norm
+  // with batch statistics): such a model cannot run a batch in pieces.
+  virtual bool couples_samples() const { return false; }
 
   virtual std::vector<Parameter*> parameters() { return {}; }
   virtual std::vector<Buffer*> buffers() { return {}; }

@@ -194,6 +194,7 @@ class BatchNorm final : public Layer {
   void reserve(Backend& backend, int64_t max_batch) override;
   // ReLU only: the backends fuse it (oneDNN's fuse_norm_relu, cuDNN's BN_ACTIVATION).
   bool fuse_activation(const ActivationParams& activation) override;
+  bool couples_samples() const override { return trainable_; }  // batch statistics in training
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   std::vector<Parameter*> parameters() override;
@@ -230,6 +231,7 @@ class Residual final : public Layer {
 
   std::string kind() const override { return "residual"; }
   std::string spec() const override;
+  bool couples_samples() const override { return trainable_; }  // its batch norms
   Shape build(const Shape& input) override;
   void init_parameters(Backend& backend, Rng& rng) override;
   void reserve(Backend& backend, int64_t max_batch) override;

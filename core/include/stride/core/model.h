@@ -99,6 +99,12 @@ class Model {
   // Freezes layers [0, n) and unfreezes the rest.
   void freeze_first(size_t n);
 
+  // True when every sample's output depends on that sample alone (no
+  // training-mode batch statistics), so a batch may run in micro-batches.
+  bool samples_independent() const;
+  // The largest activation (layer output) of one sample, in bytes.
+  int64_t largest_activation_bytes() const;
+
  private:
   Shape input_shape_;
   std::vector<LayerPtr> layers_;

@@ -77,6 +77,8 @@ class Tensor {
   Tensor view(const Shape& shape) const;
   // The first n rows along dimension 0.
   Tensor batch_prefix(int64_t n) const;
+  // Rows [first, first + n) along dimension 0.
+  Tensor batch_rows(int64_t first, int64_t n) const;
   // Same storage from element `offset` on, under `shape` (a parameter's place in an arena).
   Tensor slice(int64_t offset, const Shape& shape) const;
 

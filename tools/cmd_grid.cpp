@@ -155,6 +155,7 @@ int run_grid(const Args& args) {
       tracker::NewTrial trial;
       trial.experiment_id = store.ensure_experiment(experiment);
       trial.params = trial_params(points[next_point], static_cast<int>(ranks_per_trial));
+      trial.identity = trial_identity(points[next_point], static_cast<int>(ranks_per_trial));
       trial.world_size = ranks_per_trial;
       trial.device = points[next_point].text("train.device");
       trial.config_text = points[next_point].to_ini();

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "build_info.h"
 #include "session.h"
 #include "stride/common/error.h"
 #include "stride/common/strings.h"
@@ -17,6 +18,13 @@ namespace stride::tools {
 
 tracker::Params trial_params(const Config& config, int world) {
   tracker::Params params = config.params();
+  params.merge(trial_identity(config, world));
+  params.merge(build_params());
+  return params;
+}
+
+tracker::Params trial_identity(const Config& config, int world) {
+  tracker::Params params = config.identity_params();
   params["data.global_batch_size"] = static_cast<int64_t>(config.integer("data.batch_size") * world);
   if (config.text("train.lr_scaling") == "linear") params["train.scaled_lr"] = config.real("train.lr") * world;
   return params;
@@ -119,6 +127,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   tracker::NewTrial trial;
   trial.experiment_id = experiment_id_;
   trial.params = trial_params(config, replica_.world);
+  trial.identity = trial_identity(config, replica_.world);
   trial.world_size = replica_.world;
   trial.device = device_name(settings_.device);
   trial.config_text = config.to_ini();
@@ -130,7 +139,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
     if (record.checkpoint_path && std::filesystem::exists(*record.checkpoint_path))
       resume_from = record.checkpoint_path;
   } else if (request_.resume) {
-    const auto record = store_->find_trial(experiment_id_, tracker::param_hash(trial.params));
+    const auto record = store_->find_trial(experiment_id_, tracker::param_hash(*trial.identity));
     if (!record)
       fail<ConfigError>("--resume: experiment '{}' has no trial with these parameters in {}",
                         config.text("experiment.name"), request_.db_path);

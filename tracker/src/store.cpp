@@ -171,7 +171,7 @@ int64_t insert_trial(sqlite3* db, const NewTrial& trial, const Owner& owner, dou
 INSERT INTO trials (experiment_id, status, params, param_hash, world_size, device, host, pid, pid_started,
                     started_at, heartbeat_at, config_text)
 VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
-  insert.bind_all(trial.experiment_id, params_to_json(trial.params).dump(), param_hash(trial.params),
+  insert.bind_all(trial.experiment_id, params_to_json(trial.params).dump(), param_hash(trial.identity_params()),
                   trial.world_size, trial.device, owner.host, owner.pid, owner.pid_started, now, now,
                   trial.config_text);
   insert.run();
@@ -202,7 +202,7 @@ int64_t Store::start_trial(const NewTrial& trial) {
 
 std::optional<Claim> Store::claim_trial(const NewTrial& trial, bool retry_failed) {
   const Owner owner = owner_of(trial, host_);
-  const std::string hash = param_hash(trial.params);
+  const std::string hash = param_hash(trial.identity_params());
   return write([&]() -> std::optional<Claim> {
     const double now = now_seconds();
     sqlite::Statement find(db_.get(), R"sql(

@@ -42,6 +42,7 @@ constexpr KeySpec kSchema[] = {
 
     {"model.layers", "", ValueKind::text, "layer spec, e.g. conv(32,3) relu maxpool(2) flatten dense(10)"},
     {"model.arch", "", ValueKind::text, "named architecture: seed_cnn | vgg_bn | resnet9"},
+    {"model.input_shape", "", ValueKind::text, "HxWxC the model takes (checked against the data; default: the data's)"},
     {"model.init_from", "", ValueKind::text, "checkpoint whose weights initialise the matching layers (fine-tuning)"},
     {"model.init_layers", "-1", ValueKind::integer, "how many leading layers to take from init_from (-1: all that match)"},
     {"model.freeze", "", ValueKind::text, "N (first N layers) | all_but_head: layers not trained"},
@@ -95,10 +96,12 @@ constexpr std::string_view kGridOptions[] = {"pruner",   "metric",   "mode",    
                                              "ranks_per_trial"};
 
 // Keys that change how a run executes, not what it computes: not hyperparameters,
-// so not part of a trial's identity (its parameter hash).
+// so not part of a trial's identity (its parameter hash). model.input_shape
+// only restates the data's shape (training refuses any other).
 constexpr std::string_view kOperationalKeys[] = {"experiment.name", "data.workers",      "data.prefetch",
                                                  "data.eval_batch_size", "train.threads", "train.checkpoint_dir",
-                                                 "train.collective_timeout", "train.bucket_mb"};
+                                                 "train.collective_timeout", "train.bucket_mb",
+                                                 "model.input_shape"};
 
 // Part of a trial's identity even at their defaults: what anyone reading a
 // leaderboard expects to tell trials apart by. Other keys count when they

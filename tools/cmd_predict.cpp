@@ -1,8 +1,10 @@
 // `stride predict --checkpoint FILE IMAGE...`: decodes PNG/JPEG with stb,
-// converts to the model's channels, resizes to its input with the same
-// stb_image_resize call the folder importer uses, and normalises with the
-// loader's evaluation path, so an image is seen exactly as in training.
+// converts to the model's channels, resizes to its input (only when its size
+// differs, saying so) with the same stb_image_resize call the folder importer
+// uses, and normalises with the loader's evaluation path, so an image is seen
+// exactly as in training.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
@@ -28,6 +30,12 @@ std::vector<uint8_t> load_image(const std::string& path, const data::ImageShape&
                                                          stbi_image_free);
   if (!pixels) fail<DataError>("{}: cannot decode image ({})", path, stbi_failure_reason());
   std::vector<uint8_t> out(static_cast<size_t>(shape.bytes()));
+  // An image of the model's size is used as it is: resampling it anyway would change its pixels.
+  if (width == shape.width && height == shape.height) {
+    std::copy_n(pixels.get(), out.size(), out.begin());
+    return out;
+  }
+  spdlog::info("{}: resized {}x{} to the model's {}x{}", path, width, height, shape.width, shape.height);
   if (!stbir_resize_uint8(pixels.get(), width, height, 0, out.data(), static_cast<int>(shape.width),
                           static_cast<int>(shape.height), 0, channels))
     fail<DataError>("{}: cannot resize {}x{} to {}x{}", path, width, height, shape.width, shape.height);

@@ -9,7 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "process.h"
+#include "run/evaluator.h"
+#include "run/session.h"
 #include "run/trainer.h"
+#include "stride/core/layer.h"
+#include "stride/data/shard.h"
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
 #include "temp_dir.h"
@@ -76,6 +80,66 @@ TEST_F(EvalPredictTest, PredictClassifiesImagesLikeTheTrainingOnes) {
     EXPECT_EQ(rows[static_cast<size_t>(k)].at("class").get<std::string>(), "class" + std::to_string(k)) << rows.dump();
     EXPECT_GT(rows[static_cast<size_t>(k)].at("probability").get<double>(), 0.5);
   }
+}
+
+TEST_F(EvalPredictTest, PredictOfAnImageOfTheModelsSizeSeesItsExactPixels) {
+  // The first test image, written as a PNG of the model's own size (12x12).
+  const data::ShardReader shard((dir_ / "data" / "test-00000.h5").string());
+  std::vector<uint8_t> pixels(static_cast<size_t>(shard.shape().bytes()));
+  int32_t label = 0;
+  shard.read(0, 1, pixels.data(), &label);
+  const std::string png = (dir_ / "same-size.png").string();
+  ASSERT_NE(0, stbi_write_png(png.c_str(), 12, 12, 1, pixels.data(), 12));
+
+  // The probabilities eval's path gives the same image: loader (normalisation) and forward, in process.
+  const CheckpointInfo info = read_checkpoint_info(result_.checkpoint);
+  auto backend = make_backend("cpu", 1);
+  Model model = build_model(info.model, *backend, 0);
+  model.reserve(1);
+  load_model_state(result_.checkpoint, model);
+  data::LoaderOptions options;
+  options.split = "test";
+  options.batch_size = 1;
+  options.shuffle = false;
+  options.augmentation.normalize = info.model.normalize;
+  data::Loader loader(data::load_manifest(dir_ / "data"), options);
+  loader.start_epoch(0);
+  const data::Batch* batch = loader.next();
+  ASSERT_NE(batch, nullptr);
+  BatchSlots slots(*backend, info.model.input, 1);
+  slots.load(*batch);
+  Context ctx{*backend};
+  ctx.mode = Mode::inference;
+  std::vector<float> logits(4);
+  backend->copy_to_host(model.forward(ctx, slots.images()), logits.data());
+  const float peak = *std::max_element(logits.begin(), logits.end());
+  double total = 0;
+  for (float v : logits) total += std::exp(static_cast<double>(v - peak));
+
+  const auto out = dir_ / "predict.json", err = dir_ / "predict.err";
+  ASSERT_EQ(0, testing::run_process({"/bin/sh", "-c",
+                                     std::string(STRIDE_BINARY) + " predict --checkpoint " + result_.checkpoint +
+                                         " --top 4 --format json " + png + " > " + out.string() + " 2> " +
+                                         err.string()}));
+  const auto rows = nlohmann::json::parse(read_text(out));
+  ASSERT_EQ(rows.size(), 4u);
+  for (const auto& row : rows) {
+    const std::string name = row.at("class").get<std::string>();
+    const size_t k = static_cast<size_t>(std::stoi(name.substr(5)));  // "class3"
+    EXPECT_NEAR(row.at("probability").get<double>(), std::exp(static_cast<double>(logits[k] - peak)) / total, 1e-6)
+        << name;
+  }
+  EXPECT_EQ(read_text(err).find("resized"), std::string::npos) << read_text(err);
+}
+
+TEST_F(EvalPredictTest, PredictSaysWhenItResizes) {
+  std::vector<uint8_t> pixels(24 * 24, 20);
+  const std::string png = (dir_ / "large.png").string();
+  ASSERT_NE(0, stbi_write_png(png.c_str(), 24, 24, 1, pixels.data(), 24));
+  const auto log = dir_ / "predict.log";
+  ASSERT_EQ(0, testing::run_process({STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint, png}, log));
+  EXPECT_NE(read_text(log).find("large.png: resized 24x24 to the model's 12x12"), std::string::npos)
+      << read_text(log);
 }
 
 TEST_F(EvalPredictTest, BadInputIsAOneLineError) {

@@ -12,6 +12,7 @@
 #include "run/evaluator.h"
 #include "run/session.h"
 #include "run/trainer.h"
+#include "stride/common/strings.h"
 #include "stride/core/layer.h"
 #include "stride/data/shard.h"
 #include "stride/tracker/store.h"
@@ -56,6 +57,34 @@ TEST_F(EvalPredictTest, EvalMatchesTheTrainerAndIsStored) {
   auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);
   ASSERT_EQ(store.evaluations(result_.trial_id).size(), 1u);  // replaced, not added
   EXPECT_DOUBLE_EQ(store.evaluations(result_.trial_id)[0].accuracy, report.at("accuracy").get<double>());
+}
+
+TEST_F(EvalPredictTest, EvalCsvIsOneSpreadsheetTable) {
+  const auto json_out = dir_ / "eval.json", csv_out = dir_ / "eval.csv";
+  const std::string base = std::string(STRIDE_BINARY) + " eval --checkpoint " + result_.checkpoint + " --data " +
+                           (dir_ / "data").string() + " --db " + (dir_ / "none.db").string();
+  ASSERT_EQ(0, testing::run_process({"/bin/sh", "-c", base + " --format json > " + json_out.string()}));
+  ASSERT_EQ(0, testing::run_process({"/bin/sh", "-c", base + " --format csv > " + csv_out.string()}));
+  const auto report = nlohmann::json::parse(read_text(json_out));
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& line : split(read_text(csv_out), '\n', /*skip_empty=*/true)) rows.push_back(split(line, ','));
+  // Header, 4 classes, accuracy, macro and weighted averages; 5 columns plus one per predicted class.
+  ASSERT_EQ(rows.size(), 8u) << read_text(csv_out);
+  EXPECT_EQ(rows[0][0], "class");
+  EXPECT_EQ(rows[0].size(), 9u);
+  EXPECT_EQ(rows[0][5], "predicted class0");
+  for (size_t k = 0; k < 4; ++k) {
+    const auto& row = rows[k + 1];
+    ASSERT_EQ(row.size(), 9u);
+    EXPECT_EQ(row[0], report.at("classes")[k].at("class").get<std::string>());
+    EXPECT_DOUBLE_EQ(std::stod(row[1]), report.at("classes")[k].at("precision").get<double>());
+    for (size_t j = 0; j < 4; ++j)
+      EXPECT_EQ(std::stoll(row[5 + j]), report.at("confusion")[k][j].get<int64_t>()) << "row " << k << " col " << j;
+  }
+  EXPECT_EQ(rows[5][0], "accuracy");
+  EXPECT_DOUBLE_EQ(std::stod(rows[5][3]), report.at("accuracy").get<double>());
+  EXPECT_EQ(rows[6][0], "macro avg");
+  EXPECT_DOUBLE_EQ(std::stod(rows[6][3]), report.at("macro").at("f1").get<double>());
 }
 
 TEST_F(EvalPredictTest, PredictClassifiesImagesLikeTheTrainingOnes) {

@@ -42,7 +42,6 @@ int local_size_from_env(int fallback) {
 
 TrainContext::TrainContext(const TrainRequest& request)
     : request_(request), settings_(decode_settings(request.config)) {
-  const Config& config = request.config;
   if (request.communicator == nullptr) own_communicator_ = make_local_communicator();
   comm_ = request.communicator ? request.communicator : own_communicator_.get();
   replica_.rank = comm_->rank();
@@ -60,10 +59,6 @@ TrainContext::TrainContext(const TrainRequest& request)
   backend_ = stride::make_backend(settings_.device, options);
   own_device_communicator_ = make_device_communicator(*comm_, *backend_);
   device_comm_ = own_device_communicator_ ? own_device_communicator_.get() : comm_;
-  if (replica_.rank == 0 && !request.db_path.empty()) {
-    store_.emplace(tracker::Store::open(request.db_path));
-    experiment_id_ = store_->ensure_experiment(config.text("experiment.name"));
-  }
 }
 
 TrainContext::~TrainContext() {
@@ -122,8 +117,14 @@ std::string TrainContext::checkpoint_path() const {
 
 TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callbacks& callbacks) {
   TrainingState state;
-  if (!store_) return state;
   const Config& config = request_.config;
+  // Only now, with data, model, optimizer and callbacks built from the config:
+  // a config that fails to build them leaves the store as it was.
+  if (replica_.rank == 0 && !request_.db_path.empty()) {
+    store_.emplace(tracker::Store::open(request_.db_path));
+    experiment_id_ = store_->ensure_experiment(config.text("experiment.name"));
+  }
+  if (!store_) return state;
   tracker::NewTrial trial;
   trial.experiment_id = experiment_id_;
   trial.params = trial_params(config, replica_.world);
@@ -145,11 +146,12 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
                         config.text("experiment.name"), request_.db_path);
     if (record->status == tracker::TrialStatus::completed || record->status == tracker::TrialStatus::stopped_early)
       fail<ConfigError>("--resume: trial {} already finished ({})", record->id, tracker::status_name(record->status));
-    if (!record->checkpoint_path || !std::filesystem::exists(*record->checkpoint_path))
-      fail<CheckpointError>("--resume: trial {} has no checkpoint{}", record->id,
-                            record->checkpoint_path ? fmt::format(" ({} is missing)", *record->checkpoint_path) : "");
     trial_id_ = record->id;
-    resume_from = record->checkpoint_path;
+    if (record->checkpoint_path && std::filesystem::exists(*record->checkpoint_path))
+      resume_from = record->checkpoint_path;
+    else  // killed before its first epoch ended: nothing to continue from
+      spdlog::warn("--resume: trial {} has no checkpoint{}; starting it again from epoch 1", record->id,
+                   record->checkpoint_path ? fmt::format(" ({} is missing)", *record->checkpoint_path) : " yet");
   } else {
     trial_id_ = store_->start_trial(trial);
   }
@@ -165,7 +167,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
       load_best_state(*resume_from, model.backend(), *callbacks.best_weight_slots());
     store_->resume_trial(trial_id_, state.epoch - 1);
     spdlog::info("resuming trial {} after epoch {} from {}", trial_id_, state.epoch, *resume_from);
-  } else if (request_.trial_id) {
+  } else if (request_.trial_id || request_.resume) {
     store_->resume_trial(trial_id_, -1);
   }
   spdlog::info("trial {} of experiment '{}' ({} parameters, {} trainable)", trial_id_, config.text("experiment.name"),

@@ -253,10 +253,11 @@ void Store::resume_trial(int64_t trial_id, int64_t from_epoch, int64_t pid, std:
   const Owner owner = owner_of(as_owner, host_);
   write([&] {
     require_trial(trial_id);
+    // A trial this process has just claimed (claim_trial counted that attempt) is not a new attempt.
     sqlite::Statement update(db_.get(), R"sql(
-UPDATE trials SET status = 'running', host = ?, pid = ?, pid_started = ?, heartbeat_at = ?, ended_at = NULL,
-                  error = NULL, attempts = attempts + 1
-WHERE id = ?)sql");
+UPDATE trials SET status = 'running', host = ?1, pid = ?2, pid_started = ?3, heartbeat_at = ?4, ended_at = NULL,
+                  error = NULL, attempts = attempts + (status != 'running' OR host != ?1 OR pid != ?2)
+WHERE id = ?5)sql");
     update.bind_all(owner.host, owner.pid, owner.pid_started, now_seconds(), trial_id).run();
     sqlite::Statement forget_best(db_.get(), R"sql(
 UPDATE trials SET best_metric = NULL, best_goal = NULL, best_value = NULL, best_epoch = NULL

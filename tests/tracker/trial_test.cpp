@@ -1,7 +1,8 @@
 // A trial's identity (its parameter hash) can be narrower than the parameters
 // it records: the store records every resolved parameter and the code
 // version, while a grid point or a resumed run is still found by the
-// parameters that were chosen.
+// parameters that were chosen. And its attempts count runs of it, not the
+// calls that start one.
 #include "fixture.h"
 
 namespace stride::tracker::testing {
@@ -31,6 +32,26 @@ TEST_F(StoreTest, TrialsAreFoundByTheirIdentityAndRecordEveryParameter) {
   TrialQuery query;
   query.where.push_back(parse_condition("data.dir = data/a"));
   EXPECT_EQ(store.trials(query).size(), 1u);
+}
+
+TEST_F(StoreTest, AttemptsCountRunsNotTheStepsOfStartingOne) {
+  auto store = open();
+  const int64_t experiment = store.ensure_experiment("e");
+  const NewTrial trial = new_trial(experiment, {{"train.lr", 0.1}});
+  const auto claim = store.claim_trial(trial, false);
+  ASSERT_TRUE(claim);
+  // The trainer reopens the trial it was handed: still its first attempt.
+  store.resume_trial(claim->trial_id, -1);
+  EXPECT_EQ(store.trial(claim->trial_id).attempts, 1);
+  // A failed trial taken again is the second, however it is reopened after the claim.
+  store.finish_trial(claim->trial_id, {TrialStatus::failed, std::nullopt, std::nullopt, std::string("boom")});
+  ASSERT_TRUE(store.claim_trial(trial, /*retry_failed=*/true));
+  store.resume_trial(claim->trial_id, 0);
+  EXPECT_EQ(store.trial(claim->trial_id).attempts, 2);
+  // `stride train --resume` reopens a failed trial without a claim: that is an attempt too.
+  store.finish_trial(claim->trial_id, {TrialStatus::failed, std::nullopt, std::nullopt, std::string("boom")});
+  store.resume_trial(claim->trial_id, 0);
+  EXPECT_EQ(store.trial(claim->trial_id).attempts, 3);
 }
 
 }  // namespace

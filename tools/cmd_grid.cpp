@@ -93,6 +93,22 @@ PruneCheck make_pruner(const PrunerConfig& config, const std::string& db, const 
   };
 }
 
+// Every point builds (data, model, optimizer, callbacks) before any is
+// claimed: a bad value in one line of the grid leaves the store untouched.
+void check_points(const std::vector<Config>& points, const std::string& config_path, const std::string& db) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    TrainRequest check;
+    check.config = points[i];
+    check.db_path = db;  // never opened: init_from = best:EXPERIMENT may read it
+    check.validate_only = true;
+    try {
+      train(check);
+    } catch (const Error& e) {
+      fail<ConfigError>("{}: grid point {} of {}: {}", config_path, i + 1, points.size(), e.what());
+    }
+  }
+}
+
 int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value ? std::atoi(value) : fallback;
@@ -143,6 +159,7 @@ int run_grid(const Args& args) {
   }
   const bool claims = !group || group->rank() == 0;
   init_logging(claims ? 0 : 1);
+  check_points(points, config_path, db);  // every rank: in a group, all stop alike
   if (rank == 0)
     spdlog::info("grid of {} trials for experiment '{}'{}", points.size(), experiment,
                  group ? fmt::format(", {} ranks per trial", ranks_per_trial) : "");
@@ -176,6 +193,11 @@ int run_grid(const Args& args) {
     request.communicator = group.get();
     request.progress_on_terminal = !(*vm)["no-progress"].as<bool>();
     request.prune = make_pruner(pruner, db, experiment);
+    if (request.prune)
+      request.prune = [check = request.prune, epochs = request.config.integer("train.epochs")](
+                          int64_t trial_id, int64_t epoch, double value) {
+        return spare_last_epoch(check(trial_id, epoch, value), epochs);
+      };
     request.prune_metric = pruner.metric;
     try {
       const TrainResult result = train(request);

@@ -71,6 +71,7 @@ TrainResult train(const TrainRequest& request) {
   BatchSlots slots(backend, model_cfg.input, max_batch);
   Callbacks callbacks(config, model);
 
+  if (request.validate_only) return {};
   // Where a resumed run picks up; a fresh one starts at epoch 0.
   TrainingState state = run.open_trial(model, optimizer, callbacks);
   run.synchronise_start(model, optimizer, state, callbacks);

@@ -86,7 +86,8 @@ int run_report(const Args& args) {
       "trials: 'NAME OP VALUE' on a parameter, final metric or column (repeatable; all must hold)")(
       "trial", po::value<int64_t>(), "decisions: only this trial")(
       "changes-only", po::bool_switch(), "decisions: omit 'keep' checks")("out", po::value(&out),
-                                                                          "html: the file to write");
+                                                                          "html: the file to write")(
+      "wide", po::bool_switch(), "trials, compare: long values whole (else shortened with '…' past 40 characters)");
   command.options.add_options()("port", po::value(&port)->default_value(8050), "serve: the port (0: any free one)")(
       "host", po::value(&host)->default_value("127.0.0.1"), "serve: the address to listen on");
   command.hidden.add_options()("subcommand", po::value<std::string>(), "")("ids", po::value<std::vector<std::string>>(),
@@ -103,7 +104,7 @@ int run_report(const Args& args) {
   auto no_ids = [&] {
     if (!ids.empty()) fail<ConfigError>("report {}: takes no positional arguments (got {})", subcommand, ids.size());
   };
-  const report::Style style{is_terminal(stdout) && format == TableFormat::text};
+  const report::Style style{is_terminal(stdout) && format == TableFormat::text, (*vm)["wide"].as<bool>()};
 
   if (subcommand != "experiments" && subcommand != "trials" && subcommand != "trial" && subcommand != "compare" &&
       subcommand != "decisions" && subcommand != "html" && subcommand != "serve") {
@@ -129,6 +130,7 @@ int run_report(const Args& args) {
     if (!sort.empty()) options.sort = sort;
     if (vm->count("top")) options.top = (*vm)["top"].as<size_t>();
     if (vm->count("where")) options.where = (*vm)["where"].as<std::vector<std::string>>();
+    options.wide = style.wide;
     text = report::render_trials(store, options, format);
   } else if (subcommand == "trial") {
     if (ids.size() != 1) fail<ConfigError>("report trial: give exactly one trial id (usage: stride report trial ID)");

@@ -93,18 +93,29 @@ PruneCheck make_pruner(const PrunerConfig& config, const std::string& db, const 
   };
 }
 
-// Every point builds (data, model, optimizer, callbacks) before any is
-// claimed: a bad value in one line of the grid leaves the store untouched.
-void check_points(const std::vector<Config>& points, const std::string& config_path, const std::string& db) {
-  for (size_t i = 0; i < points.size(); ++i) {
+// Before any trial is claimed, every value of every [grid] line is built
+// (data, model, optimizer, callbacks) in some point: a bad value leaves the
+// store untouched. Points k = 0, 1, ... take value k of each line (wrapping),
+// so as many points as the longest line cover them all, whatever the size of
+// the product.
+void check_grid_values(const Config& base, const std::string& db) {
+  size_t longest = 0;
+  for (const GridAxis& axis : base.grid()) longest = std::max(longest, axis.values.size());
+  for (size_t k = 0; k < longest; ++k) {
     TrainRequest check;
-    check.config = points[i];
+    check.config = base;
+    std::vector<std::string> chosen;
+    for (const GridAxis& axis : base.grid()) {
+      const std::string& value = axis.values[k % axis.values.size()];
+      check.config.set(axis.key, value, "[grid]");
+      chosen.push_back(fmt::format("{} = {}", axis.key, value));
+    }
     check.db_path = db;  // never opened: init_from = best:EXPERIMENT may read it
     check.validate_only = true;
     try {
       train(check);
     } catch (const Error& e) {
-      fail<ConfigError>("{}: grid point {} of {}: {}", config_path, i + 1, points.size(), e.what());
+      fail<ConfigError>("{}: [grid] point ({}): {}", base.file().string(), join(chosen, ", "), e.what());
     }
   }
 }
@@ -159,7 +170,7 @@ int run_grid(const Args& args) {
   }
   const bool claims = !group || group->rank() == 0;
   init_logging(claims ? 0 : 1);
-  check_points(points, config_path, db);  // every rank: in a group, all stop alike
+  check_grid_values(base, db);  // every rank: in a group, all stop alike
   if (rank == 0)
     spdlog::info("grid of {} trials for experiment '{}'{}", points.size(), experiment,
                  group ? fmt::format(", {} ranks per trial", ranks_per_trial) : "");

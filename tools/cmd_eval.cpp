@@ -11,6 +11,7 @@
 #include "run/session.h"
 #include "stride/common/error.h"
 #include "stride/common/table.h"
+#include "stride/tracker/pick.h"
 #include "stride/tracker/store.h"
 
 namespace stride::tools {
@@ -68,7 +69,8 @@ int run_eval(const Args& args) {
   std::string checkpoint, data_dir, split, db, format;
   int64_t batch = 256;
   command.options.add_options()
-      ("checkpoint", po::value(&checkpoint)->required(), "model or training checkpoint (.h5)")
+      ("checkpoint", po::value(&checkpoint)->required(),
+       "model or training checkpoint (.h5), or best:EXPERIMENT / latest:EXPERIMENT from the store")
       ("data", po::value(&data_dir)->default_value("data/fashion-mnist"), "prepared dataset directory")
       ("split", po::value(&split)->default_value("test"), "train | val | test")
       ("batch", po::value(&batch)->default_value(256), "images per step")
@@ -79,6 +81,7 @@ int run_eval(const Args& args) {
   if (!vm) return 0;
   const TableFormat table_format = parse_table_format(format);
 
+  checkpoint = tracker::resolve_checkpoint(checkpoint, db);
   const CheckpointInfo info = read_checkpoint_info(checkpoint);
   const data::Manifest manifest = data::load_manifest(data_dir);
   if (manifest.num_classes() != info.model.classes)

@@ -18,6 +18,7 @@
 #include "stride/common/table.h"
 #include "stride/core/layer.h"
 #include "stride/data/augment.h"
+#include "stride/tracker/pick.h"
 
 namespace stride::tools {
 
@@ -48,11 +49,13 @@ int run_predict(const Args& args) {
   CommandLine command;
   command.usage = "stride predict --checkpoint FILE [--top K] [--format table|csv|json] IMAGE...";
   command.summary = "Classifies PNG/JPEG images: the top classes with their probabilities.";
-  std::string checkpoint, format;
+  std::string checkpoint, format, db;
   std::vector<std::string> images;
   int64_t top = 3;
   command.options.add_options()
-      ("checkpoint", po::value(&checkpoint)->required(), "model or training checkpoint (.h5)")
+      ("checkpoint", po::value(&checkpoint)->required(),
+       "model or training checkpoint (.h5), or best:EXPERIMENT / latest:EXPERIMENT from the store")
+      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store that best:/latest: read")
       ("top", po::value(&top)->default_value(3), "classes shown per image")
       ("format", po::value(&format)->default_value("table"), "table | csv | json");
   command.hidden.add_options()("image", po::value(&images)->required(), "images");
@@ -60,6 +63,7 @@ int run_predict(const Args& args) {
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
 
+  checkpoint = tracker::resolve_checkpoint(checkpoint, db);
   const CheckpointInfo info = read_checkpoint_info(checkpoint);
   const ModelConfig& mc = info.model;
   if (mc.input.rank() != 3) fail<CheckpointError>("{}: the model does not take images", checkpoint);

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli.h"
+#include "report_subcommands.h"
 #include "stride/common/error.h"
 #include "stride/common/log.h"
 #include "stride/common/strings.h"
@@ -24,7 +25,8 @@ namespace {
 
 namespace report = tracker::report;
 
-constexpr const char* kSubcommands = "experiments, trials, trial ID, compare ID ID..., decisions, html, serve";
+constexpr const char* kSubcommands =
+    "experiments, trials, trial ID, compare ID ID..., decisions, html, serve, best, latest";
 
 std::vector<int64_t> parse_ids(const std::vector<std::string>& texts) {
   std::vector<int64_t> ids;
@@ -73,7 +75,8 @@ int run_report(const Args& args) {
       "  compare ID ID...                trials side by side, differing fields marked '*'\n"
       "  decisions                       every early-stopping / plateau / pruning check\n"
       "  html --experiment NAME --out F  one self-contained page with plots and the leaderboard\n"
-      "  serve [--port N] [--host ADDR]  live dashboard in the browser: leaderboard, curves, importance";
+      "  serve [--port N] [--host ADDR]  live dashboard in the browser: leaderboard, curves, importance\n"
+      "  best | latest --experiment NAME the best / latest finished trial's --field (default: checkpoint)";
   std::string db, format_name, sort, out, host;
   int port = 8050;
   std::optional<std::string> experiment;
@@ -87,7 +90,9 @@ int run_report(const Args& args) {
       "trial", po::value<int64_t>(), "decisions: only this trial")(
       "changes-only", po::bool_switch(), "decisions: omit 'keep' checks")("out", po::value(&out),
                                                                           "html: the file to write")(
-      "wide", po::bool_switch(), "trials, compare: long values whole (else shortened with '…' past 40 characters)");
+      "wide", po::bool_switch(), "trials, compare: long values whole (else shortened with '…' past 40 characters)")(
+      "field", po::value<std::string>()->default_value("checkpoint"),
+      "best, latest: checkpoint, id, experiment, status, metric, value, epoch or params");
   command.options.add_options()("port", po::value(&port)->default_value(8050), "serve: the port (0: any free one)")(
       "host", po::value(&host)->default_value("127.0.0.1"), "serve: the address to listen on");
   command.hidden.add_options()("subcommand", po::value<std::string>(), "")("ids", po::value<std::vector<std::string>>(),
@@ -97,8 +102,8 @@ int run_report(const Args& args) {
   if (!vm) return 0;
   if (!vm->count("subcommand")) fail<ConfigError>("report: name a subcommand ({})", kSubcommands);
   const std::string subcommand = (*vm)["subcommand"].as<std::string>();
-  const TableFormat format = parse_table_format(format_name);
   if (vm->count("experiment")) experiment = (*vm)["experiment"].as<std::string>();
+  const TableFormat format = parse_table_format(format_name);
   const auto ids =
       parse_ids(vm->count("ids") ? (*vm)["ids"].as<std::vector<std::string>>() : std::vector<std::string>{});
   auto no_ids = [&] {
@@ -107,8 +112,10 @@ int run_report(const Args& args) {
   const report::Style style{is_terminal(stdout) && format == TableFormat::text, (*vm)["wide"].as<bool>()};
 
   if (subcommand != "experiments" && subcommand != "trials" && subcommand != "trial" && subcommand != "compare" &&
-      subcommand != "decisions" && subcommand != "html" && subcommand != "serve") {
-    const std::vector<std::string> known = {"experiments", "trials", "trial", "compare", "decisions", "html", "serve"};
+      subcommand != "decisions" && subcommand != "html" && subcommand != "serve" && subcommand != "best" &&
+      subcommand != "latest") {
+    const std::vector<std::string> known = {"experiments", "trials", "trial", "compare", "decisions",
+                                            "html",        "serve",  "best",  "latest"};
     const std::string suggestion = closest_match(subcommand, known);
     fail<ConfigError>("report: unknown subcommand '{}'{} (expected one of {})", subcommand,
                       suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?", kSubcommands);
@@ -138,6 +145,9 @@ int run_report(const Args& args) {
   } else if (subcommand == "compare") {
     if (ids.empty()) fail<ConfigError>("report compare: give the trial ids to compare (stride report compare 3 7 12)");
     text = report::render_compare(store, ids, format, style);
+  } else if (subcommand == "best" || subcommand == "latest") {
+    no_ids();
+    text = report_pick(store, subcommand, experiment, (*vm)["field"].as<std::string>(), format);
   } else if (subcommand == "decisions") {
     no_ids();
     tracker::DecisionQuery query;

@@ -13,6 +13,7 @@
 #include "stride/common/strings.h"
 #include "stride/common/table.h"
 #include "stride/data/manifest.h"
+#include "stride/tracker/pick.h"
 
 namespace stride::tools {
 
@@ -82,11 +83,12 @@ int run_summary(const Args& args) {
       "weights and batch norm's moving statistics) and forward FLOPs per image. The input shape comes from\n"
       "--input, the config's model.input_shape or the prepared dataset, in that order.";
   std::vector<std::string> overrides;
-  std::string config_path, checkpoint, input, format;
+  std::string config_path, checkpoint, input, format, db;
   command.options.add_options()
       ("config,c", po::value(&config_path), "experiment config (INI)")
       ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
-      ("checkpoint", po::value(&checkpoint), "summarise a saved model instead")
+      ("checkpoint", po::value(&checkpoint), "summarise a saved model instead (or best:EXPERIMENT / latest:EXPERIMENT)")
+      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store that best:/latest: read")
       ("input", po::value(&input), "input shape HxWxC (default: model.input_shape, else the config's dataset)")
       ("classes", po::value<int64_t>(), "outputs (default: the dataset's classes, else the layer spec's outputs)")
       ("format", po::value(&format)->default_value("table"), "table | csv | json");
@@ -95,6 +97,7 @@ int run_summary(const Args& args) {
   if (config_path.empty() == checkpoint.empty()) fail<ConfigError>("give exactly one of --config and --checkpoint");
   std::optional<int64_t> classes;
   if (vm->count("classes")) classes = (*vm)["classes"].as<int64_t>();
+  if (!checkpoint.empty()) checkpoint = tracker::resolve_checkpoint(checkpoint, db);
   const ModelConfig model_cfg = checkpoint.empty()
                                     ? summary_model(Config::load(config_path, overrides), input, classes)
                                     : read_checkpoint_info(checkpoint).model;

@@ -96,5 +96,32 @@ TEST_F(TrainCommandTest, EveryResolvedParameterAndTheCodeAreRecorded) {
   EXPECT_EQ(tracker::report::leaderboard(store, options).trials.size(), 1u);
 }
 
+TEST_F(TrainCommandTest, FineTuningNamesTheBestTrialOfAnExperimentNotAPath) {
+  ASSERT_EQ(0, train({"--set", "train.lr=0.0001"}, "a.log")) << read_text(dir_ / "a.log");
+  ASSERT_EQ(0, train({"--set", "train.lr=0.01"}, "b.log")) << read_text(dir_ / "b.log");
+  std::string best_checkpoint;
+  {
+    auto store = tracker::Store::open(db(), tracker::Access::read_only);
+    const auto a = store.trial(1), b = store.trial(2);
+    ASSERT_TRUE(a.best && b.best);
+    best_checkpoint = *(a.best->value > b.best->value ? a : b).checkpoint_path;
+  }
+  const auto out = dir_ / "best.txt";
+  ASSERT_EQ(0, testing::run_process({"/bin/sh", "-c",
+                                     std::string(STRIDE_BINARY) + " report best --experiment t --db " + db() + " > " +
+                                         out.string()}));
+  EXPECT_EQ(read_text(out), best_checkpoint + "\n");
+
+  ASSERT_EQ(0, train({"--set", "experiment.name=head", "--set", "model.init_from=best:t", "--set", "train.epochs=1"},
+                     "head.log"))
+      << read_text(dir_ / "head.log");
+  EXPECT_NE(read_text(dir_ / "head.log").find("from " + best_checkpoint), std::string::npos)
+      << read_text(dir_ / "head.log");
+  auto store = tracker::Store::open(db(), tracker::Access::read_only);
+  const tracker::TrialRecord head = store.trial(3);
+  EXPECT_EQ(head.params.at("model.init_from").as_text(), "best:t");
+  EXPECT_EQ(head.params.at("model.init_from_path").as_text(), best_checkpoint);
+}
+
 }  // namespace
 }  // namespace stride::tools

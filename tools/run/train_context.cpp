@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "build_info.h"
+#include "checkpoint_ref.h"
 #include "session.h"
 #include "stride/common/error.h"
 #include "stride/common/strings.h"
@@ -76,7 +77,7 @@ TrainContext::~TrainContext() {
 void TrainContext::initialise_weights(Model& model, const ModelConfig& model_config) {
   const Config& config = request_.config;
   if (config.has("model.init_from")) {
-    const std::string path = config.text("model.init_from");
+    const std::string path = resolve_checkpoint_on_leader(*comm_, config.text("model.init_from"), request_.db_path);
     const CheckpointInfo info = read_checkpoint_info(path);
     size_t layers = matching_prefix(model, info.model);
     const int64_t asked = config.integer("model.init_layers");
@@ -88,6 +89,7 @@ void TrainContext::initialise_weights(Model& model, const ModelConfig& model_con
     }
     if (layers == 0) fail<ConfigError>("model.init_from = {}: no leading layer matches this model", path);
     load_model_state(path, model, static_cast<int64_t>(layers));
+    init_from_path_ = path;
     if (replica_.rank == 0) spdlog::info("initialised the first {} layers from {}", layers, path);
   }
   if (config.has("model.freeze")) {
@@ -129,6 +131,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   trial.experiment_id = experiment_id_;
   trial.params = trial_params(config, replica_.world);
   trial.identity = trial_identity(config, replica_.world);
+  if (!init_from_path_.empty()) trial.params["model.init_from_path"] = init_from_path_;  // what best:X meant
   trial.world_size = replica_.world;
   trial.device = device_name(settings_.device);
   trial.config_text = config.to_ini();

@@ -117,6 +117,7 @@ class TrainContext {
   bool finished_ = false;
   bool pruned_ = false;
   std::map<std::string, double> last_metrics_;
+  std::string init_from_path_;  // the checkpoint model.init_from resolved to
 };
 
 }  // namespace stride::tools

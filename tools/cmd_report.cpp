@@ -26,7 +26,7 @@ namespace {
 namespace report = tracker::report;
 
 constexpr const char* kSubcommands =
-    "experiments, trials, trial ID, compare ID ID..., decisions, html, serve, best, latest";
+    "experiments, trials, trial ID, compare ID ID..., decisions, html, serve, best, latest, export";
 
 std::vector<int64_t> parse_ids(const std::vector<std::string>& texts) {
   std::vector<int64_t> ids;
@@ -76,7 +76,8 @@ int run_report(const Args& args) {
       "  decisions                       every early-stopping / plateau / pruning check\n"
       "  html --experiment NAME --out F  one self-contained page with plots and the leaderboard\n"
       "  serve [--port N] [--host ADDR]  live dashboard in the browser: leaderboard, curves, importance\n"
-      "  best | latest --experiment NAME the best / latest finished trial's --field (default: checkpoint)";
+      "  best | latest --experiment NAME the best / latest finished trial's --field (default: checkpoint)\n"
+      "  export --format mlflow|tensorboard --out DIR   the store as MLflow runs / TensorBoard event files";
   std::string db, format_name, sort, out, host;
   int port = 8050;
   std::optional<std::string> experiment;
@@ -103,6 +104,11 @@ int run_report(const Args& args) {
   if (!vm->count("subcommand")) fail<ConfigError>("report: name a subcommand ({})", kSubcommands);
   const std::string subcommand = (*vm)["subcommand"].as<std::string>();
   if (vm->count("experiment")) experiment = (*vm)["experiment"].as<std::string>();
+  if (subcommand == "export") {
+    if (vm->count("ids")) fail<ConfigError>("report export: takes no positional arguments");
+    auto store = tracker::Store::open(db, tracker::Access::read_only);
+    return report_export(store, format_name, out, experiment);
+  }
   const TableFormat format = parse_table_format(format_name);
   const auto ids =
       parse_ids(vm->count("ids") ? (*vm)["ids"].as<std::vector<std::string>>() : std::vector<std::string>{});
@@ -115,7 +121,7 @@ int run_report(const Args& args) {
       subcommand != "decisions" && subcommand != "html" && subcommand != "serve" && subcommand != "best" &&
       subcommand != "latest") {
     const std::vector<std::string> known = {"experiments", "trials", "trial", "compare", "decisions",
-                                            "html",        "serve",  "best",  "latest"};
+                                            "html",        "serve",  "best",  "latest", "export"};
     const std::string suggestion = closest_match(subcommand, known);
     fail<ConfigError>("report: unknown subcommand '{}'{} (expected one of {})", subcommand,
                       suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?", kSubcommands);

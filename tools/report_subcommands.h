@@ -16,4 +16,8 @@ namespace stride::tools {
 std::string report_pick(tracker::Store& store, const std::string& subcommand,
                         const std::optional<std::string>& experiment, const std::string& field, TableFormat format);
 
+// `stride report export --format mlflow|tensorboard --out DIR [--experiment NAME]`.
+int report_export(tracker::Store& store, const std::string& format, const std::string& out,
+                  const std::optional<std::string>& experiment);
+
 }  // namespace stride::tools

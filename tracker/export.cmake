@@ -1,6 +1,7 @@
 # The exporters of stride_tracker (MLflow's file store, TensorBoard event
-# files): yaml-cpp writes MLflow's YAML; protoc compiles the Event/Summary
-# subset of TensorBoard's format (proto/) and libprotobuf encodes it.
+# files) and the check for tables other programs added to a store: yaml-cpp
+# writes MLflow's YAML; protoc compiles the Event/Summary subset of
+# TensorBoard's format (proto/) and libprotobuf encodes it.
 find_package(yaml-cpp REQUIRED CONFIG)
 find_package(Protobuf REQUIRED)
 
@@ -12,5 +13,6 @@ target_include_directories(stride_tensorboard_proto SYSTEM PUBLIC ${CMAKE_CURREN
                            ${CMAKE_CURRENT_BINARY_DIR}/proto)
 target_link_libraries(stride_tensorboard_proto PUBLIC protobuf::libprotobuf)
 
-target_sources(stride_tracker PRIVATE src/export_util.cpp src/export_mlflow.cpp src/export_tensorboard.cpp)
+target_sources(stride_tracker PRIVATE src/export_util.cpp src/export_mlflow.cpp src/export_tensorboard.cpp
+                                      src/foreign.cpp)
 target_link_libraries(stride_tracker PRIVATE stride_tensorboard_proto yaml-cpp Boost::headers)

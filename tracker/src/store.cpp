@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "foreign.h"
 #include "liveness.h"
 #include "stride/tracker/schema.h"
 
@@ -111,6 +112,7 @@ Store Store::open(const fs::path& path, Access access, StoreOptions options) {
     sqlite::execute(db.get(), "PRAGMA synchronous = NORMAL");
     if (identity.user_version < schema::latest_version()) migrate_store(db.get(), file, options.write_retry_limit);
   }
+  foreign::warn_about_foreign_tables(db.get(), file);
   Store store(std::move(db), file, access, options);
   store.reap_dead_trials();
   return store;

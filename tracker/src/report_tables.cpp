@@ -295,7 +295,8 @@ std::string render_trial(Store& store, int64_t trial_id, TableFormat format, con
 
   out += section("parameters");
   Table params({"name", "value"});
-  for (const auto& [name, value] : t.params) params.add_row({name, param_cell(value)});
+  // Values as text, left-aligned: one long value (a layer spec) must not push the numbers far right.
+  for (const auto& [name, value] : t.params) params.add_row({name, value.to_string()});
   out += params.to_text();
 
   if (!curves.names.empty()) {

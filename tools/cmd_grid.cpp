@@ -148,6 +148,10 @@ int run_grid(const Args& args) {
   if (!vm) return 0;
   const Config base = Config::load(config_path, overrides);
   if (base.grid().empty()) fail<ConfigError>("{}: has no [grid] section to sweep", config_path);
+  // The config's grid.ranks_per_trial unless the command line says otherwise.
+  if (const auto it = base.grid_options().find("ranks_per_trial");
+      it != base.grid_options().end() && (*vm)["ranks-per-trial"].defaulted())
+    ranks_per_trial = parse_int(it->second, "grid.ranks_per_trial");
   if (ranks_per_trial < 1) fail<ConfigError>("--ranks-per-trial {}: must be at least 1", ranks_per_trial);
   const std::string experiment = base.text("experiment.name");
   const PrunerConfig pruner = pruner_config(base);

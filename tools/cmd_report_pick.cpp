@@ -2,6 +2,8 @@
 // X" for scripts and fine-tuning, without knowing trial ids.
 #include <fmt/format.h>
 
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "report_subcommands.h"
@@ -26,16 +28,20 @@ std::string report_pick(tracker::Store& store, const std::string& subcommand,
                      subcommand == "best" ? " and a best metric" : "");
   if (format == TableFormat::json) return tracker::report::trial_json(*trial).dump(2) + "\n";
   const tracker::TrialRecord& t = *trial;
-  std::string value;
-  if (field == "checkpoint") value = *t.checkpoint_path;
-  else if (field == "id") value = std::to_string(t.id);
-  else if (field == "experiment") value = t.experiment;
-  else if (field == "status") value = std::string(tracker::status_name(t.status));
-  else if (field == "metric") value = t.best ? t.best->metric : "";
-  else if (field == "value") value = t.best ? fmt::format("{}", t.best->value) : "";
-  else if (field == "epoch") value = t.best ? std::to_string(t.best->epoch) : "";
-  else if (field == "params") value = tracker::params_to_json(t.params).dump();
-  else fail<ConfigError>("report {}: --field '{}': expected one of {}", subcommand, field, kFields);
+  const auto best = [&](auto part) { return t.best ? part(*t.best) : std::string(); };
+  const std::map<std::string, std::function<std::string()>> fields = {
+      {"checkpoint", [&] { return *t.checkpoint_path; }},
+      {"id", [&] { return std::to_string(t.id); }},
+      {"experiment", [&] { return t.experiment; }},
+      {"status", [&] { return std::string(tracker::status_name(t.status)); }},
+      {"metric", [&] { return best([](const tracker::BestMetric& b) { return b.metric; }); }},
+      {"value", [&] { return best([](const tracker::BestMetric& b) { return fmt::format("{}", b.value); }); }},
+      {"epoch", [&] { return best([](const tracker::BestMetric& b) { return std::to_string(b.epoch); }); }},
+      {"params", [&] { return tracker::params_to_json(t.params).dump(); }},
+  };
+  const auto it = fields.find(field);
+  if (it == fields.end()) fail<ConfigError>("report {}: --field '{}': expected one of {}", subcommand, field, kFields);
+  const std::string value = it->second();
   return value + "\n";
 }
 

@@ -146,10 +146,10 @@ TEST_F(EvalPredictTest, PredictOfAnImageOfTheModelsSizeSeesItsExactPixels) {
   for (float v : logits) total += std::exp(static_cast<double>(v - peak));
 
   const auto out = dir_ / "predict.json", err = dir_ / "predict.err";
-  ASSERT_EQ(0, testing::run_process({"/bin/sh", "-c",
-                                     std::string(STRIDE_BINARY) + " predict --checkpoint " + result_.checkpoint +
-                                         " --top 4 --format json " + png + " > " + out.string() + " 2> " +
-                                         err.string()}));
+  ASSERT_EQ(0,
+            testing::run_process({"/bin/sh", "-c",
+                                  std::string(STRIDE_BINARY) + " predict --checkpoint " + result_.checkpoint +
+                                      " --top 4 --format json " + png + " > " + out.string() + " 2> " + err.string()}));
   const auto rows = nlohmann::json::parse(read_text(out));
   ASSERT_EQ(rows.size(), 4u);
   for (const auto& row : rows) {
@@ -167,8 +167,7 @@ TEST_F(EvalPredictTest, PredictSaysWhenItResizes) {
   ASSERT_NE(0, stbi_write_png(png.c_str(), 24, 24, 1, pixels.data(), 24));
   const auto log = dir_ / "predict.log";
   ASSERT_EQ(0, testing::run_process({STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint, png}, log));
-  EXPECT_NE(read_text(log).find("large.png: resized 24x24 to the model's 12x12"), std::string::npos)
-      << read_text(log);
+  EXPECT_NE(read_text(log).find("large.png: resized 24x24 to the model's 12x12"), std::string::npos) << read_text(log);
 }
 
 TEST_F(EvalPredictTest, BadInputIsAOneLineError) {

@@ -18,9 +18,9 @@ class SummaryTest : public ::testing::Test {
  protected:
   // Runs `stride summary ARGS` in the temporary directory (so data/ is absent); returns the exit code.
   int summary(const std::string& args) {
-    return testing::run_process({"/bin/sh", "-c",
-                                 "cd '" + dir_.path().string() + "' && " + STRIDE_BINARY + " summary " + args +
-                                     " > out.txt 2> err.txt"});
+    return testing::run_process(
+        {"/bin/sh", "-c",
+         "cd '" + dir_.path().string() + "' && " + STRIDE_BINARY + " summary " + args + " > out.txt 2> err.txt"});
   }
   std::string out() const { return read_text(dir_ / "out.txt"); }
   std::string err() const { return read_text(dir_ / "err.txt"); }

@@ -29,7 +29,7 @@ class TrainCommandTest : public ::testing::Test {
   }
 
   int train(const std::vector<std::string>& extra, const std::string& log) const {
-    std::vector<std::string> args = {STRIDE_BINARY, "train", "--config", (dir_ / "run.ini").string(),
+    std::vector<std::string> args = {STRIDE_BINARY, "train", "--config",     (dir_ / "run.ini").string(),
                                      "--db",        db(),    "--no-progress"};
     args.insert(args.end(), extra.begin(), extra.end());
     return testing::run_process(args, dir_ / log);
@@ -107,9 +107,9 @@ TEST_F(TrainCommandTest, FineTuningNamesTheBestTrialOfAnExperimentNotAPath) {
     best_checkpoint = *(a.best->value > b.best->value ? a : b).checkpoint_path;
   }
   const auto out = dir_ / "best.txt";
-  ASSERT_EQ(0, testing::run_process({"/bin/sh", "-c",
-                                     std::string(STRIDE_BINARY) + " report best --experiment t --db " + db() + " > " +
-                                         out.string()}));
+  ASSERT_EQ(0, testing::run_process(
+                   {"/bin/sh", "-c",
+                    std::string(STRIDE_BINARY) + " report best --experiment t --db " + db() + " > " + out.string()}));
   EXPECT_EQ(read_text(out), best_checkpoint + "\n");
 
   ASSERT_EQ(0, train({"--set", "experiment.name=head", "--set", "model.init_from=best:t", "--set", "train.epochs=1"},

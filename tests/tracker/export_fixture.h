@@ -57,15 +57,16 @@ class ExportTest : public StoreTest {
     if (status == TrialStatus::running) return;
     std::optional<std::string> error;
     if (status == TrialStatus::failed) error = "loss became NaN";
-    store.finish_trial(id, {status, BestMetric{"val_loss", losses.back(), int64_t(losses.size()) - 1, {}},
-                            std::nullopt, error});
+    store.finish_trial(
+        id, {status, BestMetric{"val_loss", losses.back(), int64_t(losses.size()) - 1, {}}, std::nullopt, error});
   }
 
   // Whether .venv-test has `module` (tests skip, saying so, when it does not).
   static bool have_python_module(const std::string& module) {
     const std::string python = STRIDE_TEST_PYTHON;
     if (!fs::exists(python)) return false;
-    const std::string probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('" + module + "') is None)";
+    const std::string probe =
+        "import importlib.util, sys; sys.exit(importlib.util.find_spec('" + module + "') is None)";
     return stride::testing::run_process({python, "-c", probe}) == 0;
   }
 
@@ -74,8 +75,8 @@ class ExportTest : public StoreTest {
     std::string command = fmt::format("'{}' '{}/{}'", STRIDE_TEST_PYTHON, STRIDE_TEST_SCRIPTS, script);
     for (const auto& a : arguments) command += " '" + a + "'";
     const fs::path out = dir_ / (script + ".json"), err = dir_ / (script + ".err");
-    const int status =
-        stride::testing::run_process({"/bin/sh", "-c", command + " > '" + out.string() + "' 2> '" + err.string() + "'"});
+    const int status = stride::testing::run_process(
+        {"/bin/sh", "-c", command + " > '" + out.string() + "' 2> '" + err.string() + "'"});
     EXPECT_EQ(status, 0) << script << ":\n" << read_text(err);
     return nlohmann::json::parse(read_text(out), nullptr, /*allow_exceptions=*/false);
   }
@@ -101,8 +102,8 @@ inline bool has(const nlohmann::json& list, const std::string& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-inline void expect_points(const nlohmann::json& got, const std::vector<std::pair<int64_t, double>>& want, double tolerance,
-                   const std::string& what) {
+inline void expect_points(const nlohmann::json& got, const std::vector<std::pair<int64_t, double>>& want,
+                          double tolerance, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what << ": " << got.dump();
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(got[i][0].get<int64_t>(), want[i].first) << what;

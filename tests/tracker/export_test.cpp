@@ -68,7 +68,8 @@ TEST_F(ExportTest, MlflowRerunReplacesItsRunsAndRefusesAnotherProgramsExperiment
   const fs::path sweep = dir_ / "mlruns" / "1";
   auto runs = [&] {
     size_t n = 0;
-    for (const auto& entry : fs::directory_iterator(sweep)) n += entry.is_directory() && entry.path().filename() != "tags";
+    for (const auto& entry : fs::directory_iterator(sweep))
+      n += entry.is_directory() && entry.path().filename() != "tags";
     return n;
   };
   ASSERT_EQ(runs(), 4u);
@@ -129,8 +130,8 @@ TEST_F(ExportTest, TheCommandExportsAndNamesWhatItCannot) {
                                              (dir_ / "x").string(), "--db", db_path()},
                                             dir_ / "bad.log"));
   EXPECT_NE(read_text(dir_ / "bad.log").find("expected mlflow or tensorboard"), std::string::npos);
-  EXPECT_EQ(1, stride::testing::run_process({STRIDE_BINARY, "report", "export", "--format", "mlflow", "--db", db_path()},
-                                            dir_ / "noout.log"));
+  EXPECT_EQ(1, stride::testing::run_process(
+                   {STRIDE_BINARY, "report", "export", "--format", "mlflow", "--db", db_path()}, dir_ / "noout.log"));
   EXPECT_NE(read_text(dir_ / "noout.log").find("--out"), std::string::npos);
 }
 

@@ -19,9 +19,10 @@ TEST_F(ExportTest, MlflowMigratesTheExportIntoItsDatabaseBackend) {
   export_mlflow(store, dir_ / "mlruns");
   const fs::path mlflow = fs::path(STRIDE_TEST_PYTHON).parent_path() / "mlflow";
   const fs::path log = dir_ / "migrate.log";
-  ASSERT_EQ(0, stride::testing::run_process({mlflow.string(), "migrate-filestore", "--source", (dir_ / "mlruns").string(),
-                                             "--target", "sqlite:///" + (dir_ / "mlflow.db").string(), "--no-progress"},
-                                            log))
+  ASSERT_EQ(0,
+            stride::testing::run_process({mlflow.string(), "migrate-filestore", "--source", (dir_ / "mlruns").string(),
+                                          "--target", "sqlite:///" + (dir_ / "mlflow.db").string(), "--no-progress"},
+                                         log))
       << read_text(log);
   const auto seen = run_script("read_mlflow.py", {"sqlite:///" + (dir_ / "mlflow.db").string()});
   ASSERT_FALSE(seen.is_discarded());

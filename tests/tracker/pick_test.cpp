@@ -17,12 +17,12 @@ class PickTest : public StoreTest {
   void SetUp() override {
     auto store = open();
     add(store, "other", TrialStatus::completed, 0.99);
-    add(store, "base", TrialStatus::completed, 0.80);  // 2
-    add(store, "base", TrialStatus::completed, 0.90);  // 3: best
-    add(store, "base", TrialStatus::failed, 0.95);     // 4: better, but failed
-    add(store, "base", TrialStatus::pruned, 0.97);     // 5: pruned
+    add(store, "base", TrialStatus::completed, 0.80);      // 2
+    add(store, "base", TrialStatus::completed, 0.90);      // 3: best
+    add(store, "base", TrialStatus::failed, 0.95);         // 4: better, but failed
+    add(store, "base", TrialStatus::pruned, 0.97);         // 5: pruned
     add(store, "base", TrialStatus::stopped_early, 0.85);  // 6: latest to end
-    add(store, "base", TrialStatus::running, 0.99);    // 7: still running
+    add(store, "base", TrialStatus::running, 0.99);        // 7: still running
   }
 
   void add(Store& store, const std::string& experiment, TrialStatus status, double best) {

@@ -33,7 +33,7 @@ std::string bar_text(double fraction, int width) {
 std::string progress_line(const std::string& label, double fraction, const std::string& numbers, int columns) {
   const int room = std::max(1, columns - 1);
   const int fixed = static_cast<int>(label.size() + numbers.size()) + 2;  // two separating spaces
-  const int bar = std::min(kMaxBarWidth, room - fixed - 2);              // 2 for the brackets
+  const int bar = std::min(kMaxBarWidth, room - fixed - 2);               // 2 for the brackets
   if (bar >= kMinBarWidth) return label + " " + bar_text(fraction, bar) + " " + numbers;
   std::string line = label + " " + numbers;
   if (static_cast<int>(line.size()) > room) line.resize(static_cast<size_t>(room));
@@ -73,8 +73,9 @@ std::function<void(int64_t)> Progress::pass_ticker() {
 }
 
 void Progress::update(int64_t step, double loss, double accuracy, double images_per_s) {
-  draw(step, fmt::format("{}/{} loss {:.4f} acc {:.4f} {:.0f} img/s ETA {{eta}}", step + 1, total_, loss, accuracy,
-                         images_per_s),
+  draw(step,
+       fmt::format("{}/{} loss {:.4f} acc {:.4f} {:.0f} img/s ETA {{eta}}", step + 1, total_, loss, accuracy,
+                   images_per_s),
        false);
 }
 

@@ -163,7 +163,8 @@ TrainResult train(const TrainRequest& request) {
   if (test_loader && result.status != tracker::TrialStatus::pruned) {
     confusion.reset();
     progress.start("test", test_loader->steps_per_epoch());
-    const EpochTotals test = run.sum_totals(evaluate(model, loss, slots, *test_loader, confusion, progress.pass_ticker()));
+    const EpochTotals test =
+        run.sum_totals(evaluate(model, loss, slots, *test_loader, confusion, progress.pass_ticker()));
     progress.clear();
     run.sum_confusion(confusion);
     if (leader) {

@@ -26,11 +26,15 @@ constexpr int kRunning = 1, kFinished = 3, kFailed = 4, kKilled = 5;
 
 int run_status(TrialStatus status) {
   switch (status) {
-    case TrialStatus::running: return kRunning;
+    case TrialStatus::running:
+      return kRunning;
     case TrialStatus::completed:
-    case TrialStatus::stopped_early: return kFinished;
-    case TrialStatus::pruned: return kKilled;
-    case TrialStatus::failed: return kFailed;
+    case TrialStatus::stopped_early:
+      return kFinished;
+    case TrialStatus::pruned:
+      return kKilled;
+    case TrialStatus::failed:
+      return kFailed;
   }
   return kFailed;
 }
@@ -118,16 +122,18 @@ void check_experiment_dir(const fs::path& experiment_dir, const ExperimentSummar
                 error.what());
   }
   if (!fs::exists(experiment_dir / "tags" / "stride.experiment") || name != e.name)
-    fail<Error>("{}: holds MLflow experiment '{}', not one exported from Stride experiment '{}'; export into an empty "
-                "directory or one an earlier `stride report export --format mlflow` wrote",
-                experiment_dir.string(), name, e.name);
+    fail<Error>(
+        "{}: holds MLflow experiment '{}', not one exported from Stride experiment '{}'; export into an empty "
+        "directory or one an earlier `stride report export --format mlflow` wrote",
+        experiment_dir.string(), name, e.name);
 }
 
 void stage_run(const exporting::ExportedTrial& trial, const std::string& id, const fs::path& staged,
                const fs::path& final_dir, Store& store, ExportSummary& summary) {
   const TrialRecord& t = trial.record;
   exporting::write_file(staged / "meta.yaml", run_meta(t, id, final_dir));
-  for (const auto& [name, value] : t.params) exporting::write_file(staged / "params" / mlflow_name(name), value.to_string());
+  for (const auto& [name, value] : t.params)
+    exporting::write_file(staged / "params" / mlflow_name(name), value.to_string());
   for (const MetricSeries& series : trial.curves) {
     std::string lines;
     for (const MetricPoint& p : series.points) {
@@ -166,11 +172,13 @@ void stage_run(const exporting::ExportedTrial& trial, const std::string& id, con
   for (const Evaluation& e : store.evaluations(t.id)) {
     nlohmann::json classes = nlohmann::json::array();
     for (const ClassReport& c : e.classes)
-      classes.push_back({{"name", c.name}, {"precision", c.precision}, {"recall", c.recall}, {"f1", c.f1},
-                         {"support", c.support}});
-    const nlohmann::json j = {{"split", e.split},     {"accuracy", e.accuracy},
+      classes.push_back(
+          {{"name", c.name}, {"precision", c.precision}, {"recall", c.recall}, {"f1", c.f1}, {"support", c.support}});
+    const nlohmann::json j = {{"split", e.split},
+                              {"accuracy", e.accuracy},
                               {"loss", e.loss ? nlohmann::json(*e.loss) : nlohmann::json(nullptr)},
-                              {"classes", classes},   {"confusion", e.confusion}};
+                              {"classes", classes},
+                              {"confusion", e.confusion}};
     exporting::write_file(staged / "artifacts" / fmt::format("evaluation-{}.json", safe_file_name(e.split)),
                           j.dump(2) + "\n");
   }

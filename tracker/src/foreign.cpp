@@ -51,10 +51,11 @@ void warn_about_foreign_tables(sqlite3* db, const std::string& path) {
   static std::set<std::string> warned;
   const std::lock_guard lock(mutex);
   if (!warned.insert(path).second) return;
-  spdlog::warn("{}: holds tables Stride does not create ({}): another program (MLflow and Optuna add theirs when "
-               "pointed at a store) has written to it. Stride's tables are its own; see docs/STORE.md, \"Other "
-               "programs\", to remove them, and point those tools at `stride report export` instead",
-               path, join(found, ", "));
+  spdlog::warn(
+      "{}: holds tables Stride does not create ({}): another program (MLflow and Optuna add theirs when "
+      "pointed at a store) has written to it. Stride's tables are its own; see docs/STORE.md, \"Other "
+      "programs\", to remove them, and point those tools at `stride report export` instead",
+      path, join(found, ", "));
 }
 
 }  // namespace stride::tracker::foreign

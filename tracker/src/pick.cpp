@@ -17,13 +17,13 @@ bool finished_with_checkpoint(const TrialRecord& t) {
 }  // namespace
 
 std::optional<TrialRecord> pick_trial(Store& store, std::string_view experiment, Pick pick) {
-  if (!store.find_experiment(experiment))
-    fail<StoreError>("{}: no experiment '{}'", store.path(), experiment);
+  if (!store.find_experiment(experiment)) fail<StoreError>("{}: no experiment '{}'", store.path(), experiment);
   report::TrialsOptions options;
   options.experiment = std::string(experiment);
   options.sort = pick == Pick::best ? "best" : "id";
   std::vector<TrialRecord> trials = report::leaderboard(store, options).trials;
-  std::erase_if(trials, [&](const TrialRecord& t) { return !finished_with_checkpoint(t) || (pick == Pick::best && !t.best); });
+  std::erase_if(trials,
+                [&](const TrialRecord& t) { return !finished_with_checkpoint(t) || (pick == Pick::best && !t.best); });
   if (trials.empty()) return std::nullopt;
   if (pick == Pick::best) return trials.front();
   return *std::max_element(trials.begin(), trials.end(), [](const TrialRecord& a, const TrialRecord& b) {

@@ -111,6 +111,16 @@ TEST_F(TrainCommandTest, FineTuningNamesTheBestTrialOfAnExperimentNotAPath) {
                    {"/bin/sh", "-c",
                     std::string(STRIDE_BINARY) + " report best --experiment t --db " + db() + " > " + out.string()}));
   EXPECT_EQ(read_text(out), best_checkpoint + "\n");
+  // Every command that takes a checkpoint takes the name.
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"summary", "--checkpoint", "best:t"},
+        std::vector<std::string>{"eval", "--checkpoint", "best:t", "--data", (dir_ / "data").string()},
+        std::vector<std::string>{"export", "--checkpoint", "best:t", "--out", (dir_ / "best.onnx").string()}}) {
+    std::vector<std::string> args = {STRIDE_BINARY};
+    args.insert(args.end(), command.begin(), command.end());
+    args.insert(args.end(), {"--db", db()});
+    EXPECT_EQ(0, testing::run_process(args, dir_ / "named.log")) << command[0] << ": " << read_text(dir_ / "named.log");
+  }
 
   ASSERT_EQ(0, train({"--set", "experiment.name=head", "--set", "model.init_from=best:t", "--set", "train.epochs=1"},
                      "head.log"))

@@ -11,6 +11,7 @@
 #include "run/session.h"
 #include "stride/common/error.h"
 #include "stride/common/table.h"
+#include "stride/tracker/pick.h"
 #include "stride/tracker/store.h"
 
 namespace stride::tools {
@@ -30,27 +31,57 @@ nlohmann::json report_json(const ClassificationReport& report) {
           {"confusion", report.confusion}};
 }
 
+// One spreadsheet table: a row per class (its precision, recall, F1, support
+// and its row of the confusion matrix, a column per predicted class), then
+// accuracy in the F1 column as scikit-learn's classification_report places
+// it, and the two averages.
+Table report_table(const ClassificationReport& report) {
+  std::vector<std::string> columns = {"class", "precision", "recall", "f1", "support"};
+  for (const ClassMetrics& c : report.classes) columns.push_back("predicted " + c.name);
+  Table table(columns);
+  const size_t classes = report.classes.size();
+  for (size_t i = 0; i < classes; ++i) {
+    const ClassMetrics& c = report.classes[i];
+    std::vector<Table::Cell> row = {c.name, c.precision, c.recall, c.f1, c.support};
+    for (size_t j = 0; j < classes; ++j)
+      row.emplace_back(i < report.confusion.size() && j < report.confusion[i].size() ? report.confusion[i][j] : 0);
+    table.add_row(std::move(row));
+  }
+  const auto summary_row = [&](const std::string& name, Table::Cell precision, Table::Cell recall, Table::Cell f1) {
+    std::vector<Table::Cell> row = {name, precision, recall, f1, report.samples};
+    row.resize(columns.size());
+    table.add_row(std::move(row));
+  };
+  summary_row("accuracy", {}, {}, report.accuracy);
+  summary_row("macro avg", report.macro.precision, report.macro.recall, report.macro.f1);
+  summary_row("weighted avg", report.weighted.precision, report.weighted.recall, report.weighted.f1);
+  return table;
+}
+
 }  // namespace
 
 int run_eval(const Args& args) {
   CommandLine command;
-  command.usage = "stride eval --checkpoint FILE [--data DIR] [--split test] [--db PATH] [--format table|json]";
+  command.usage = "stride eval --checkpoint FILE [--data DIR] [--split test] [--db PATH] [--format table|csv|json]";
   command.summary =
       "Accuracy, per-class precision, recall, F1 and support, macro and weighted averages and the confusion\n"
       "matrix of a checkpoint on a prepared split. The result is stored with the checkpoint's trial.";
   std::string checkpoint, data_dir, split, db, format;
   int64_t batch = 256;
   command.options.add_options()
-      ("checkpoint", po::value(&checkpoint)->required(), "model or training checkpoint (.h5)")
+      ("checkpoint", po::value(&checkpoint)->required(),
+       "model or training checkpoint (.h5), or best:EXPERIMENT / latest:EXPERIMENT from the store")
       ("data", po::value(&data_dir)->default_value("data/fashion-mnist"), "prepared dataset directory")
       ("split", po::value(&split)->default_value("test"), "train | val | test")
       ("batch", po::value(&batch)->default_value(256), "images per step")
       ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store to record the evaluation in")
-      ("format", po::value(&format)->default_value("table"), "table | json");
+      ("format", po::value(&format)->default_value("table"),
+       "table | csv (a row per class with its confusion row, then accuracy and averages) | json");
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   const TableFormat table_format = parse_table_format(format);
 
+  checkpoint = tracker::resolve_checkpoint(checkpoint, db);
   const CheckpointInfo info = read_checkpoint_info(checkpoint);
   const data::Manifest manifest = data::load_manifest(data_dir);
   if (manifest.num_classes() != info.model.classes)
@@ -80,6 +111,8 @@ int run_eval(const Args& args) {
 
   if (table_format == TableFormat::json)
     fmt::print("{}\n", report_json(report).dump(2));
+  else if (table_format == TableFormat::csv)
+    fmt::print("{}", report_table(report).to_csv());
   else
     fmt::print("{} on {} ({} images)\n{}", checkpoint, split, totals.count, format_report(report));
 

@@ -93,6 +93,33 @@ PruneCheck make_pruner(const PrunerConfig& config, const std::string& db, const 
   };
 }
 
+// Before any trial is claimed, every value of every [grid] line is built
+// (data, model, optimizer, callbacks) in some point: a bad value leaves the
+// store untouched. Points k = 0, 1, ... take value k of each line (wrapping),
+// so as many points as the longest line cover them all, whatever the size of
+// the product.
+void check_grid_values(const Config& base, const std::string& db) {
+  size_t longest = 0;
+  for (const GridAxis& axis : base.grid()) longest = std::max(longest, axis.values.size());
+  for (size_t k = 0; k < longest; ++k) {
+    TrainRequest check;
+    check.config = base;
+    std::vector<std::string> chosen;
+    for (const GridAxis& axis : base.grid()) {
+      const std::string& value = axis.values[k % axis.values.size()];
+      check.config.set(axis.key, value, "[grid]");
+      chosen.push_back(fmt::format("{} = {}", axis.key, value));
+    }
+    check.db_path = db;  // never opened: init_from = best:EXPERIMENT may read it
+    check.validate_only = true;
+    try {
+      train(check);
+    } catch (const Error& e) {
+      fail<ConfigError>("{}: [grid] point ({}): {}", base.file().string(), join(chosen, ", "), e.what());
+    }
+  }
+}
+
 int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value ? std::atoi(value) : fallback;
@@ -121,6 +148,10 @@ int run_grid(const Args& args) {
   if (!vm) return 0;
   const Config base = Config::load(config_path, overrides);
   if (base.grid().empty()) fail<ConfigError>("{}: has no [grid] section to sweep", config_path);
+  // The config's grid.ranks_per_trial unless the command line says otherwise.
+  if (const auto it = base.grid_options().find("ranks_per_trial");
+      it != base.grid_options().end() && (*vm)["ranks-per-trial"].defaulted())
+    ranks_per_trial = parse_int(it->second, "grid.ranks_per_trial");
   if (ranks_per_trial < 1) fail<ConfigError>("--ranks-per-trial {}: must be at least 1", ranks_per_trial);
   const std::string experiment = base.text("experiment.name");
   const PrunerConfig pruner = pruner_config(base);
@@ -143,6 +174,7 @@ int run_grid(const Args& args) {
   }
   const bool claims = !group || group->rank() == 0;
   init_logging(claims ? 0 : 1);
+  check_grid_values(base, db);  // every rank: in a group, all stop alike
   if (rank == 0)
     spdlog::info("grid of {} trials for experiment '{}'{}", points.size(), experiment,
                  group ? fmt::format(", {} ranks per trial", ranks_per_trial) : "");
@@ -155,6 +187,7 @@ int run_grid(const Args& args) {
       tracker::NewTrial trial;
       trial.experiment_id = store.ensure_experiment(experiment);
       trial.params = trial_params(points[next_point], static_cast<int>(ranks_per_trial));
+      trial.identity = trial_identity(points[next_point], static_cast<int>(ranks_per_trial));
       trial.world_size = ranks_per_trial;
       trial.device = points[next_point].text("train.device");
       trial.config_text = points[next_point].to_ini();
@@ -175,6 +208,11 @@ int run_grid(const Args& args) {
     request.communicator = group.get();
     request.progress_on_terminal = !(*vm)["no-progress"].as<bool>();
     request.prune = make_pruner(pruner, db, experiment);
+    if (request.prune)
+      request.prune = [check = request.prune, epochs = request.config.integer("train.epochs")](
+                          int64_t trial_id, int64_t epoch, double value) {
+        return spare_last_epoch(check(trial_id, epoch, value), epochs);
+      };
     request.prune_metric = pruner.metric;
     try {
       const TrainResult result = train(request);

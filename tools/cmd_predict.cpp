@@ -1,8 +1,10 @@
 // `stride predict --checkpoint FILE IMAGE...`: decodes PNG/JPEG with stb,
-// converts to the model's channels, resizes to its input with the same
-// stb_image_resize call the folder importer uses, and normalises with the
-// loader's evaluation path, so an image is seen exactly as in training.
+// converts to the model's channels, resizes to its input (only when its size
+// differs, saying so) with the same stb_image_resize call the folder importer
+// uses, and normalises with the loader's evaluation path, so an image is seen
+// exactly as in training.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
@@ -16,6 +18,7 @@
 #include "stride/common/table.h"
 #include "stride/core/layer.h"
 #include "stride/data/augment.h"
+#include "stride/tracker/pick.h"
 
 namespace stride::tools {
 
@@ -28,6 +31,12 @@ std::vector<uint8_t> load_image(const std::string& path, const data::ImageShape&
                                                          stbi_image_free);
   if (!pixels) fail<DataError>("{}: cannot decode image ({})", path, stbi_failure_reason());
   std::vector<uint8_t> out(static_cast<size_t>(shape.bytes()));
+  // An image of the model's size is used as it is: resampling it anyway would change its pixels.
+  if (width == shape.width && height == shape.height) {
+    std::copy_n(pixels.get(), out.size(), out.begin());
+    return out;
+  }
+  spdlog::info("{}: resized {}x{} to the model's {}x{}", path, width, height, shape.width, shape.height);
   if (!stbir_resize_uint8(pixels.get(), width, height, 0, out.data(), static_cast<int>(shape.width),
                           static_cast<int>(shape.height), 0, channels))
     fail<DataError>("{}: cannot resize {}x{} to {}x{}", path, width, height, shape.width, shape.height);
@@ -40,11 +49,13 @@ int run_predict(const Args& args) {
   CommandLine command;
   command.usage = "stride predict --checkpoint FILE [--top K] [--format table|csv|json] IMAGE...";
   command.summary = "Classifies PNG/JPEG images: the top classes with their probabilities.";
-  std::string checkpoint, format;
+  std::string checkpoint, format, db;
   std::vector<std::string> images;
   int64_t top = 3;
   command.options.add_options()
-      ("checkpoint", po::value(&checkpoint)->required(), "model or training checkpoint (.h5)")
+      ("checkpoint", po::value(&checkpoint)->required(),
+       "model or training checkpoint (.h5), or best:EXPERIMENT / latest:EXPERIMENT from the store")
+      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store that best:/latest: read")
       ("top", po::value(&top)->default_value(3), "classes shown per image")
       ("format", po::value(&format)->default_value("table"), "table | csv | json");
   command.hidden.add_options()("image", po::value(&images)->required(), "images");
@@ -52,6 +63,7 @@ int run_predict(const Args& args) {
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
 
+  checkpoint = tracker::resolve_checkpoint(checkpoint, db);
   const CheckpointInfo info = read_checkpoint_info(checkpoint);
   const ModelConfig& mc = info.model;
   if (mc.input.rank() != 3) fail<CheckpointError>("{}: the model does not take images", checkpoint);

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli.h"
+#include "report_subcommands.h"
 #include "stride/common/error.h"
 #include "stride/common/log.h"
 #include "stride/common/strings.h"
@@ -24,7 +25,8 @@ namespace {
 
 namespace report = tracker::report;
 
-constexpr const char* kSubcommands = "experiments, trials, trial ID, compare ID ID..., decisions, html, serve";
+constexpr const char* kSubcommands =
+    "experiments, trials, trial ID, compare ID ID..., decisions, html, serve, best, latest, export";
 
 std::vector<int64_t> parse_ids(const std::vector<std::string>& texts) {
   std::vector<int64_t> ids;
@@ -73,7 +75,9 @@ int run_report(const Args& args) {
       "  compare ID ID...                trials side by side, differing fields marked '*'\n"
       "  decisions                       every early-stopping / plateau / pruning check\n"
       "  html --experiment NAME --out F  one self-contained page with plots and the leaderboard\n"
-      "  serve [--port N] [--host ADDR]  live dashboard in the browser: leaderboard, curves, importance";
+      "  serve [--port N] [--host ADDR]  live dashboard in the browser: leaderboard, curves, importance\n"
+      "  best | latest --experiment NAME the best / latest finished trial's --field (default: checkpoint)\n"
+      "  export --format mlflow|tensorboard --out DIR   the store as MLflow runs / TensorBoard event files";
   std::string db, format_name, sort, out, host;
   int port = 8050;
   std::optional<std::string> experiment;
@@ -86,7 +90,10 @@ int run_report(const Args& args) {
       "trials: 'NAME OP VALUE' on a parameter, final metric or column (repeatable; all must hold)")(
       "trial", po::value<int64_t>(), "decisions: only this trial")(
       "changes-only", po::bool_switch(), "decisions: omit 'keep' checks")("out", po::value(&out),
-                                                                          "html: the file to write");
+                                                                          "html: the file to write")(
+      "wide", po::bool_switch(), "trials, compare: long values whole (else shortened with '…' past 40 characters)")(
+      "field", po::value<std::string>()->default_value("checkpoint"),
+      "best, latest: checkpoint, id, experiment, status, metric, value, epoch or params");
   command.options.add_options()("port", po::value(&port)->default_value(8050), "serve: the port (0: any free one)")(
       "host", po::value(&host)->default_value("127.0.0.1"), "serve: the address to listen on");
   command.hidden.add_options()("subcommand", po::value<std::string>(), "")("ids", po::value<std::vector<std::string>>(),
@@ -96,18 +103,25 @@ int run_report(const Args& args) {
   if (!vm) return 0;
   if (!vm->count("subcommand")) fail<ConfigError>("report: name a subcommand ({})", kSubcommands);
   const std::string subcommand = (*vm)["subcommand"].as<std::string>();
-  const TableFormat format = parse_table_format(format_name);
   if (vm->count("experiment")) experiment = (*vm)["experiment"].as<std::string>();
+  if (subcommand == "export") {
+    if (vm->count("ids")) fail<ConfigError>("report export: takes no positional arguments");
+    auto store = tracker::Store::open(db, tracker::Access::read_only);
+    return report_export(store, format_name, out, experiment);
+  }
+  const TableFormat format = parse_table_format(format_name);
   const auto ids =
       parse_ids(vm->count("ids") ? (*vm)["ids"].as<std::vector<std::string>>() : std::vector<std::string>{});
   auto no_ids = [&] {
     if (!ids.empty()) fail<ConfigError>("report {}: takes no positional arguments (got {})", subcommand, ids.size());
   };
-  const report::Style style{is_terminal(stdout) && format == TableFormat::text};
+  const report::Style style{is_terminal(stdout) && format == TableFormat::text, (*vm)["wide"].as<bool>()};
 
   if (subcommand != "experiments" && subcommand != "trials" && subcommand != "trial" && subcommand != "compare" &&
-      subcommand != "decisions" && subcommand != "html" && subcommand != "serve") {
-    const std::vector<std::string> known = {"experiments", "trials", "trial", "compare", "decisions", "html", "serve"};
+      subcommand != "decisions" && subcommand != "html" && subcommand != "serve" && subcommand != "best" &&
+      subcommand != "latest") {
+    const std::vector<std::string> known = {"experiments", "trials", "trial", "compare", "decisions",
+                                            "html",        "serve",  "best",  "latest", "export"};
     const std::string suggestion = closest_match(subcommand, known);
     fail<ConfigError>("report: unknown subcommand '{}'{} (expected one of {})", subcommand,
                       suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?", kSubcommands);
@@ -129,6 +143,7 @@ int run_report(const Args& args) {
     if (!sort.empty()) options.sort = sort;
     if (vm->count("top")) options.top = (*vm)["top"].as<size_t>();
     if (vm->count("where")) options.where = (*vm)["where"].as<std::vector<std::string>>();
+    options.wide = style.wide;
     text = report::render_trials(store, options, format);
   } else if (subcommand == "trial") {
     if (ids.size() != 1) fail<ConfigError>("report trial: give exactly one trial id (usage: stride report trial ID)");
@@ -136,6 +151,9 @@ int run_report(const Args& args) {
   } else if (subcommand == "compare") {
     if (ids.empty()) fail<ConfigError>("report compare: give the trial ids to compare (stride report compare 3 7 12)");
     text = report::render_compare(store, ids, format, style);
+  } else if (subcommand == "best" || subcommand == "latest") {
+    no_ids();
+    text = report_pick(store, subcommand, experiment, (*vm)["field"].as<std::string>(), format);
   } else if (subcommand == "decisions") {
     no_ids();
     tracker::DecisionQuery query;

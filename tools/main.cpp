@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "run/build_info.h"
 #include "stride/common/error.h"
 #include "stride/common/log.h"
 
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (name == "--version") {
-    fmt::print("stride {}\n", STRIDE_VERSION);
+    fmt::print("stride {}\n", stride::tools::describe_build());
     return 0;
   }
   for (const auto& command : kCommands) {

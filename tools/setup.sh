@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Stride needs from Debian's packages; skips what is present and
 # is safe to run twice. Groups: build (always), demo (the Fashion-MNIST data),
-# test (what the test suite drives: mpirun, h5py, PyTorch, Chromium),
+# test (what the test suite drives: mpirun, h5py, PyTorch, Chromium, and from
+# PyPI MLflow, TensorBoard and Optuna, which read Stride's exports back),
 # bench (the PyTorch peer). Python packages from PyPI go into virtual
 # environments in the checkout, never the system Python: group test fills
 # .venv-test from tools/requirements-test.txt, group bench fills .venv-bench
@@ -25,6 +26,8 @@ build_packages=(
   libonnx-dev libprotobuf-dev      # stride export --format onnx: ONNX's protobuf classes
   libcpp-httplib-dev               # `stride report serve`: the HTTP server
   libjs-chart.js libjs-d3          # its charts, compiled into the binary
+  libyaml-cpp-dev                  # MLflow export: its meta.yaml files
+  protobuf-compiler                # TensorBoard export: Event messages compiled by protoc
 )
 demo_packages=(dataset-fashion-mnist)
 test_packages=(dataset-fashion-mnist python3 python3-numpy python3-h5py python3-torch python3-venv chromium iproute2

@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "process.h"
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
@@ -96,6 +98,41 @@ TEST_F(GridTest, KilledGridRerunCompletesEveryTrialOnce) {
   EXPECT_EQ(trials().size(), 6u);
 }
 
+TEST_F(GridTest, AGridPointThatDoesNotBuildLeavesTheStoreUntouched) {
+  ASSERT_EQ(1, finish(start({STRIDE_BINARY}, "bad.log", {"--set", "grid.train.optimizer=adam,adamm"})));
+  const std::string log = testing::read_text(dir_ / "bad.log");
+  EXPECT_NE(log.find("[grid] point (train.lr = 0.003, data.batch_size = 32, train.optimizer = adamm)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("got 'adamm'"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "store.db")) << log;
+}
+
+TEST_F(GridTest, FreshTrialsRunOnceAndTheLastEpochPrunesNothing) {
+  // Pruning allowed only at the last of the 3 epochs, where it would save nothing. On val_loss
+  // (every trial here reaches val_accuracy 1) some trials are always worse than the median.
+  ASSERT_EQ(0, finish(start({STRIDE_BINARY}, "pruned.log",
+                            {"--set", "grid.pruner=median", "--set", "grid.metric=val_loss", "--set",
+                             "grid.n_startup_trials=1", "--set", "grid.n_warmup_epochs=2"})))
+      << log_text("pruned.log");
+  expect_complete_grid();
+  int64_t spared = 0;
+  std::string checks;
+  auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);
+  for (const auto& t : trials()) {
+    EXPECT_EQ(t.attempts, 1) << "trial " << t.id << " ran once";
+    EXPECT_TRUE(t.final_metrics.count("test_accuracy")) << "trial " << t.id << " has no test evaluation";
+    tracker::DecisionQuery query;
+    query.trial_id = t.id;
+    for (const auto& d : store.decisions(query)) {
+      if (d.decision.checker == "median_pruner")
+        checks += fmt::format("trial {} epoch {}: {}\n", t.id, d.decision.epoch, d.decision.reason);
+      if (d.decision.checker == "median_pruner" && d.decision.reason.find("last of 3") != std::string::npos) ++spared;
+    }
+  }
+  EXPECT_GT(spared, 0) << "no last-epoch decision would have pruned: the test shows nothing\n" << checks;
+}
+
 #ifdef STRIDE_MPIEXEC
 TEST_F(GridTest, TwoRanksShareTheGridWithoutOverlap) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
@@ -106,7 +143,7 @@ TEST_F(GridTest, TwoRanksShareTheGridWithoutOverlap) {
   // Both ranks took trials: the pids recorded differ.
   std::set<int64_t> pids;
   for (const auto& t : trials()) pids.insert(t.pid);
-  EXPECT_EQ(pids.size(), 2u);
+  EXPECT_EQ(pids.size(), 2u) << log_text("mpi.log");
 }
 
 TEST_F(GridTest, TwoGroupsOfTwoRanksTrainTrialsDataParallel) {

@@ -66,5 +66,20 @@ TEST(AshaPruner, KeepsTheTopFractionAtEachRung) {
   EXPECT_EQ(asha_prune(c, 8, 0.0, {}).checker, "asha");
 }
 
+TEST(LastEpoch, APruneAtTheLastEpochBecomesAKeepWithItsNumbers) {
+  const PrunerConfig c = median_config();
+  const std::vector<PeerValue> peers = {{1, true, 0.8}, {2, true, 0.9}};
+  // n_warmup_epochs = epochs - 1: the only check is at the last epoch, where pruning saves nothing.
+  const tracker::Decision pruned = median_prune(c, 1, {0.1, 0.2}, peers, 2);
+  ASSERT_EQ(pruned.kind, DecisionKind::prune);
+  const tracker::Decision spared = spare_last_epoch(pruned, /*epochs=*/2);
+  EXPECT_EQ(spared.kind, DecisionKind::keep);
+  EXPECT_EQ(spared.value, pruned.value);
+  EXPECT_NE(spared.reason.find("worse than the median"), std::string::npos) << spared.reason;
+  EXPECT_NE(spared.reason.find("last of 2"), std::string::npos) << spared.reason;
+  // Before the last epoch a prune stays a prune.
+  EXPECT_EQ(spare_last_epoch(pruned, /*epochs=*/3).kind, DecisionKind::prune);
+}
+
 }  // namespace
 }  // namespace stride::tools

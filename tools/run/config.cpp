@@ -42,6 +42,7 @@ constexpr KeySpec kSchema[] = {
 
     {"model.layers", "", ValueKind::text, "layer spec, e.g. conv(32,3) relu maxpool(2) flatten dense(10)"},
     {"model.arch", "", ValueKind::text, "named architecture: seed_cnn | vgg_bn | resnet9"},
+    {"model.input_shape", "", ValueKind::text, "HxWxC the model takes (checked against the data; default: the data's)"},
     {"model.init_from", "", ValueKind::text, "checkpoint whose weights initialise the matching layers (fine-tuning)"},
     {"model.init_layers", "-1", ValueKind::integer, "how many leading layers to take from init_from (-1: all that match)"},
     {"model.freeze", "", ValueKind::text, "N (first N layers) | all_but_head: layers not trained"},
@@ -95,14 +96,17 @@ constexpr std::string_view kGridOptions[] = {"pruner",   "metric",   "mode",    
                                              "ranks_per_trial"};
 
 // Keys that change how a run executes, not what it computes: not hyperparameters,
-// so not part of a trial's identity (its parameter hash).
+// so not part of a trial's identity (its parameter hash). model.input_shape
+// only restates the data's shape (training refuses any other).
 constexpr std::string_view kOperationalKeys[] = {"experiment.name", "data.workers",      "data.prefetch",
                                                  "data.eval_batch_size", "train.threads", "train.checkpoint_dir",
-                                                 "train.collective_timeout", "train.bucket_mb"};
+                                                 "train.collective_timeout", "train.bucket_mb",
+                                                 "model.input_shape"};
 
-// Recorded with every trial even at their defaults: what anyone reading a
-// leaderboard expects to see. Other keys are recorded when they differ from
-// their default, so a trial lists what was chosen, not the whole schema.
+// Part of a trial's identity even at their defaults: what anyone reading a
+// leaderboard expects to tell trials apart by. Other keys count when they
+// differ from their default, so a key added to the schema later leaves the
+// identity of existing trials alone.
 constexpr std::string_view kAlwaysRecorded[] = {"experiment.seed", "data.batch_size", "model.layers", "model.arch",
                                                 "train.epochs",    "train.optimizer", "train.lr",     "train.schedule"};
 
@@ -184,22 +188,7 @@ Config Config::from_text(std::string_view text, std::string_view origin) {
     const std::string& key = option.string_key;
     const std::string value = option.value.empty() ? std::string() : trim(option.value.front());
     if (starts_with(key, "grid.")) {
-      const std::string name = key.substr(5);
-      if (name.find('.') == std::string::npos) {
-        if (std::find(std::begin(kGridOptions), std::end(kGridOptions), name) == std::end(kGridOptions)) {
-          std::vector<std::string> options(std::begin(kGridOptions), std::end(kGridOptions));
-          const std::string suggestion = closest_match(name, options);
-          fail<ConfigError>("{}: unknown grid option '{}'{}", origin, name,
-                            suggestion.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", suggestion));
-        }
-        config.grid_options_[name] = value;
-        continue;
-      }
-      if (find_key(name) == nullptr) unknown_key(fmt::format("{} [grid]", origin), name);
-      GridAxis axis{name, split_grid_values(value)};
-      if (axis.values.empty()) fail<ConfigError>("{}: grid key '{}' lists no values", origin, name);
-      for (const std::string& v : axis.values) config.check_value(name, v, fmt::format("{} [grid]", origin));
-      config.grid_.push_back(std::move(axis));
+      config.set_grid(key.substr(5), value, origin);
       continue;
     }
     config.set(key, value, origin);
@@ -224,7 +213,33 @@ void Config::apply_override(const std::string& assignment) {
   const auto equals = assignment.find('=');
   if (equals == std::string::npos)
     fail<ConfigError>("--set {}: expected section.key=value", assignment);
-  set(trim(assignment.substr(0, equals)), trim(assignment.substr(equals + 1)), "--set");
+  const std::string key = trim(assignment.substr(0, equals)), value = trim(assignment.substr(equals + 1));
+  if (starts_with(key, "grid.")) return set_grid(key.substr(5), value, "--set");
+  set(key, value, "--set");
+}
+
+// "pruner" (an option of the grid) or "train.lr" (a swept key, values as a
+// list); a key already swept gets the new list in its place in the order.
+void Config::set_grid(const std::string& name, const std::string& value, std::string_view origin) {
+  if (name.find('.') == std::string::npos) {
+    if (std::find(std::begin(kGridOptions), std::end(kGridOptions), name) == std::end(kGridOptions)) {
+      std::vector<std::string> options(std::begin(kGridOptions), std::end(kGridOptions));
+      const std::string suggestion = closest_match(name, options);
+      fail<ConfigError>("{}: unknown grid option '{}'{}", origin, name,
+                        suggestion.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", suggestion));
+    }
+    grid_options_[name] = value;
+    return;
+  }
+  if (find_key(name) == nullptr) unknown_key(fmt::format("{} [grid]", origin), name);
+  GridAxis axis{name, split_grid_values(value)};
+  if (axis.values.empty()) fail<ConfigError>("{}: grid key '{}' lists no values", origin, name);
+  for (const std::string& v : axis.values) check_value(name, v, fmt::format("{} [grid]", origin));
+  const auto same = std::find_if(grid_.begin(), grid_.end(), [&](const GridAxis& a) { return a.key == name; });
+  if (same != grid_.end())
+    *same = std::move(axis);
+  else
+    grid_.push_back(std::move(axis));
 }
 
 void Config::check_value(const std::string& key, const std::string& value, std::string_view origin) const {
@@ -286,23 +301,36 @@ std::string Config::to_ini() const {
   return out;
 }
 
+tracker::ParamValue Config::typed(const KeySpec& spec) const {
+  const std::string key(spec.key);
+  switch (spec.kind) {
+    case ValueKind::integer: return static_cast<int64_t>(integer(key));
+    case ValueKind::real: return real(key);
+    case ValueKind::boolean: return boolean(key);
+    case ValueKind::text: break;
+  }
+  return text(key);
+}
+
 tracker::Params Config::params() const {
   tracker::Params params;
+  for (const KeySpec& spec : kSchema)
+    if (spec.key != "experiment.name" && !values_.at(std::string(spec.key)).empty())
+      params[std::string(spec.key)] = typed(spec);
+  return params;
+}
+
+tracker::Params Config::identity_params() const {
+  tracker::Params params;
   for (const KeySpec& spec : kSchema) {
-    const std::string key(spec.key);
-    const std::string& value = values_.at(key);
+    const std::string& value = values_.at(std::string(spec.key));
     if (value.empty()) continue;
     if (std::find(std::begin(kOperationalKeys), std::end(kOperationalKeys), spec.key) != std::end(kOperationalKeys))
       continue;
     const bool always =
         std::find(std::begin(kAlwaysRecorded), std::end(kAlwaysRecorded), spec.key) != std::end(kAlwaysRecorded);
     if (!always && is_default(spec, value)) continue;
-    switch (spec.kind) {
-      case ValueKind::integer: params[key] = static_cast<int64_t>(integer(key)); break;
-      case ValueKind::real: params[key] = real(key); break;
-      case ValueKind::boolean: params[key] = boolean(key); break;
-      case ValueKind::text: params[key] = value; break;
-    }
+    params[std::string(spec.key)] = typed(spec);
   }
   return params;
 }

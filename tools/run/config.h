@@ -44,7 +44,8 @@ class Config {
 
   // Sets one key (validated); `origin` names where the value came from.
   void set(const std::string& key, const std::string& value, std::string_view origin);
-  void apply_override(const std::string& assignment);  // "section.key=value"
+  // "section.key=value"; "grid.pruner=asha" and "grid.train.lr=0.001,0.01" set [grid] lines.
+  void apply_override(const std::string& assignment);
 
   bool has(const std::string& key) const;  // set to a non-empty value
   const std::string& text(const std::string& key) const;
@@ -60,11 +61,18 @@ class Config {
   // The resolved config as INI text (every key that differs from its default
   // or is always worth recording), reproducible: `stride train` on it reruns the trial.
   std::string to_ini() const;
-  // Hyperparameters for the store: every key with its typed value.
+  // Every resolved key (defaults included, unset keys not) with its typed
+  // value: what the store records with a trial.
   tracker::Params params() const;
+  // What identifies a trial (its parameter hash): the keys that differ from
+  // their defaults plus a few always kept, without the operational ones
+  // (threads, workers, checkpoint_dir, ...) that change how it runs, not what.
+  tracker::Params identity_params() const;
 
  private:
   void check_value(const std::string& key, const std::string& value, std::string_view origin) const;
+  void set_grid(const std::string& name, const std::string& value, std::string_view origin);
+  tracker::ParamValue typed(const KeySpec& spec) const;
 
   std::filesystem::path file_;
   std::map<std::string, std::string> values_;

@@ -52,7 +52,7 @@ void BatchSlots::load(const data::Batch& batch) {
 }
 
 EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, data::Loader& loader,
-                    ConfusionMatrix& confusion) {
+                    ConfusionMatrix& confusion, const std::function<void(int64_t)>& on_batch) {
   Backend& backend = model.backend();
   Context ctx{backend};
   ctx.mode = Mode::inference;
@@ -63,13 +63,14 @@ EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, 
   backend.fill(counts, 0.0f);
   int64_t seen = 0;
   loader.start_epoch(0);
-  while (const data::Batch* batch = loader.next()) {
+  for (int64_t done = 1; const data::Batch* batch = loader.next(); ++done) {
     if (batch->size == 0) continue;
     slots.load(*batch);
     const Tensor& logits = model.forward(ctx, slots.images());
     loss.compute(backend, logits, slots.labels(), 1.0f);
     backend.accumulate_classification(logits, slots.labels(), loss.losses(), totals, counts);
     seen += batch->size;
+    if (on_batch) on_batch(done);
   }
   double sums[2] = {0, 0};
   backend.copy_to_host(totals, sums);

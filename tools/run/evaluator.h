@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -61,9 +62,10 @@ struct EvalTotals {
   double accuracy() const { return count ? static_cast<double>(correct) / static_cast<double>(count) : 0.0; }
 };
 
-// One pass of `loader` (epoch 0, no augmentation) in inference mode. Adds to `confusion`.
+// One pass of `loader` (epoch 0, no augmentation) in inference mode. Adds to
+// `confusion`. `on_batch`, when set, gets the number of batches done after each.
 EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, data::Loader& loader,
-                    ConfusionMatrix& confusion);
+                    ConfusionMatrix& confusion, const std::function<void(int64_t)>& on_batch = nullptr);
 
 // The report as the store keeps it.
 tracker::Evaluation to_evaluation(const std::string& split, const ClassificationReport& report);

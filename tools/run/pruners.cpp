@@ -75,4 +75,12 @@ tracker::Decision asha_prune(const PrunerConfig& config, int64_t epoch, double v
                               n, keep));
 }
 
+tracker::Decision spare_last_epoch(tracker::Decision decision, int64_t epochs) {
+  if (decision.kind != tracker::DecisionKind::prune || decision.epoch + 1 < epochs) return decision;
+  decision.kind = tracker::DecisionKind::keep;
+  decision.reason +=
+      fmt::format("; epoch {} is the last of {}: the trial has run in full and completes", decision.epoch, epochs);
+  return decision;
+}
+
 }  // namespace stride::tools

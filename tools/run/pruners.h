@@ -44,4 +44,9 @@ tracker::Decision median_prune(const PrunerConfig& config, int64_t epoch, const 
 tracker::Decision asha_prune(const PrunerConfig& config, int64_t epoch, double value,
                              const std::vector<PeerValue>& peers_at_epoch);
 
+// A prune decision at a trial's last epoch saves nothing: the trial has run
+// in full. It becomes a keep (with the pruner's numbers and why), so the trial
+// completes and gets its test evaluation like any other.
+tracker::Decision spare_last_epoch(tracker::Decision decision, int64_t epochs);
+
 }  // namespace stride::tools

@@ -37,6 +37,10 @@ ModelConfig model_config(const Config& config, const data::Manifest& manifest) {
   c.mean = manifest.mean;
   c.std = manifest.std;
   c.source = manifest.source;
+  if (config.has("model.input_shape") &&
+      parse_image_shape(config.text("model.input_shape"), "model.input_shape") != c.input)
+    fail<ConfigError>("model.input_shape = {}: the images of {} are {}x{}x{}", config.text("model.input_shape"),
+                      manifest.path().string(), c.input[0], c.input[1], c.input[2]);
   return c;
 }
 

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "build_info.h"
+#include "checkpoint_ref.h"
 #include "session.h"
 #include "stride/common/error.h"
 #include "stride/common/strings.h"
@@ -17,6 +19,13 @@ namespace stride::tools {
 
 tracker::Params trial_params(const Config& config, int world) {
   tracker::Params params = config.params();
+  params.merge(trial_identity(config, world));
+  params.merge(build_params());
+  return params;
+}
+
+tracker::Params trial_identity(const Config& config, int world) {
+  tracker::Params params = config.identity_params();
   params["data.global_batch_size"] = static_cast<int64_t>(config.integer("data.batch_size") * world);
   if (config.text("train.lr_scaling") == "linear") params["train.scaled_lr"] = config.real("train.lr") * world;
   return params;
@@ -34,7 +43,6 @@ int local_size_from_env(int fallback) {
 
 TrainContext::TrainContext(const TrainRequest& request)
     : request_(request), settings_(decode_settings(request.config)) {
-  const Config& config = request.config;
   if (request.communicator == nullptr) own_communicator_ = make_local_communicator();
   comm_ = request.communicator ? request.communicator : own_communicator_.get();
   replica_.rank = comm_->rank();
@@ -52,10 +60,6 @@ TrainContext::TrainContext(const TrainRequest& request)
   backend_ = stride::make_backend(settings_.device, options);
   own_device_communicator_ = make_device_communicator(*comm_, *backend_);
   device_comm_ = own_device_communicator_ ? own_device_communicator_.get() : comm_;
-  if (replica_.rank == 0 && !request.db_path.empty()) {
-    store_.emplace(tracker::Store::open(request.db_path));
-    experiment_id_ = store_->ensure_experiment(config.text("experiment.name"));
-  }
 }
 
 TrainContext::~TrainContext() {
@@ -73,7 +77,7 @@ TrainContext::~TrainContext() {
 void TrainContext::initialise_weights(Model& model, const ModelConfig& model_config) {
   const Config& config = request_.config;
   if (config.has("model.init_from")) {
-    const std::string path = config.text("model.init_from");
+    const std::string path = resolve_checkpoint_on_leader(*comm_, config.text("model.init_from"), request_.db_path);
     const CheckpointInfo info = read_checkpoint_info(path);
     size_t layers = matching_prefix(model, info.model);
     const int64_t asked = config.integer("model.init_layers");
@@ -85,6 +89,7 @@ void TrainContext::initialise_weights(Model& model, const ModelConfig& model_con
     }
     if (layers == 0) fail<ConfigError>("model.init_from = {}: no leading layer matches this model", path);
     load_model_state(path, model, static_cast<int64_t>(layers));
+    init_from_path_ = path;
     if (replica_.rank == 0) spdlog::info("initialised the first {} layers from {}", layers, path);
   }
   if (config.has("model.freeze")) {
@@ -114,11 +119,19 @@ std::string TrainContext::checkpoint_path() const {
 
 TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callbacks& callbacks) {
   TrainingState state;
-  if (!store_) return state;
   const Config& config = request_.config;
+  // Only now, with data, model, optimizer and callbacks built from the config:
+  // a config that fails to build them leaves the store as it was.
+  if (replica_.rank == 0 && !request_.db_path.empty()) {
+    store_.emplace(tracker::Store::open(request_.db_path));
+    experiment_id_ = store_->ensure_experiment(config.text("experiment.name"));
+  }
+  if (!store_) return state;
   tracker::NewTrial trial;
   trial.experiment_id = experiment_id_;
   trial.params = trial_params(config, replica_.world);
+  trial.identity = trial_identity(config, replica_.world);
+  if (!init_from_path_.empty()) trial.params["model.init_from_path"] = init_from_path_;  // what best:X meant
   trial.world_size = replica_.world;
   trial.device = device_name(settings_.device);
   trial.config_text = config.to_ini();
@@ -130,17 +143,18 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
     if (record.checkpoint_path && std::filesystem::exists(*record.checkpoint_path))
       resume_from = record.checkpoint_path;
   } else if (request_.resume) {
-    const auto record = store_->find_trial(experiment_id_, tracker::param_hash(trial.params));
+    const auto record = store_->find_trial(experiment_id_, tracker::param_hash(*trial.identity));
     if (!record)
       fail<ConfigError>("--resume: experiment '{}' has no trial with these parameters in {}",
                         config.text("experiment.name"), request_.db_path);
     if (record->status == tracker::TrialStatus::completed || record->status == tracker::TrialStatus::stopped_early)
       fail<ConfigError>("--resume: trial {} already finished ({})", record->id, tracker::status_name(record->status));
-    if (!record->checkpoint_path || !std::filesystem::exists(*record->checkpoint_path))
-      fail<CheckpointError>("--resume: trial {} has no checkpoint{}", record->id,
-                            record->checkpoint_path ? fmt::format(" ({} is missing)", *record->checkpoint_path) : "");
     trial_id_ = record->id;
-    resume_from = record->checkpoint_path;
+    if (record->checkpoint_path && std::filesystem::exists(*record->checkpoint_path))
+      resume_from = record->checkpoint_path;
+    else  // killed before its first epoch ended: nothing to continue from
+      spdlog::warn("--resume: trial {} has no checkpoint{}; starting it again from epoch 1", record->id,
+                   record->checkpoint_path ? fmt::format(" ({} is missing)", *record->checkpoint_path) : " yet");
   } else {
     trial_id_ = store_->start_trial(trial);
   }
@@ -156,7 +170,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
       load_best_state(*resume_from, model.backend(), *callbacks.best_weight_slots());
     store_->resume_trial(trial_id_, state.epoch - 1);
     spdlog::info("resuming trial {} after epoch {} from {}", trial_id_, state.epoch, *resume_from);
-  } else if (request_.trial_id) {
+  } else if (request_.trial_id || request_.resume) {
     store_->resume_trial(trial_id_, -1);
   }
   spdlog::info("trial {} of experiment '{}' ({} parameters, {} trainable)", trial_id_, config.text("experiment.name"),

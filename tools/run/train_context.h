@@ -39,9 +39,13 @@ struct Replica {
 
 using EpochTotals = EvalTotals;
 
-// The trial's hyperparameters: the config's, plus what the job size makes of
-// them (global batch; the learning rate after linear scaling).
+// The trial's parameters: every resolved key of the config, what the job size
+// makes of them (global batch; the learning rate after linear scaling) and
+// the code's version and commit.
 tracker::Params trial_params(const Config& config, int world);
+// What identifies the trial (its parameter hash): the config's identity
+// parameters and the job-size ones.
+tracker::Params trial_identity(const Config& config, int world);
 
 class TrainContext {
  public:
@@ -113,6 +117,7 @@ class TrainContext {
   bool finished_ = false;
   bool pruned_ = false;
   std::map<std::string, double> last_metrics_;
+  std::string init_from_path_;  // the checkpoint model.init_from resolved to
 };
 
 }  // namespace stride::tools

@@ -71,6 +71,7 @@ TrainResult train(const TrainRequest& request) {
   BatchSlots slots(backend, model_cfg.input, max_batch);
   Callbacks callbacks(config, model);
 
+  if (request.validate_only) return {};
   // Where a resumed run picks up; a fresh one starts at epoch 0.
   TrainingState state = run.open_trial(model, optimizer, callbacks);
   run.synchronise_start(model, optimizer, state, callbacks);
@@ -133,7 +134,9 @@ TrainResult train(const TrainRequest& request) {
     if (replica.world > 1) metrics.values["comm_wait_fraction"] = communication_wait / train_seconds;
     if (val_loader) {
       confusion.reset();
-      const EpochTotals val = run.sum_totals(evaluate(model, loss, slots, *val_loader, confusion));
+      progress.start_pass("val", val_loader->steps_per_epoch());
+      const EpochTotals val =
+          run.sum_totals(evaluate(model, loss, slots, *val_loader, confusion, progress.pass_ticker()));
       metrics.values["val_loss"] = val.mean_loss();
       metrics.values["val_accuracy"] = val.accuracy();
     }
@@ -159,7 +162,10 @@ TrainResult train(const TrainRequest& request) {
   if (callbacks.restore_best(model)) spdlog::info("restored the best weights (epoch {})", callbacks.best_epoch() + 1);
   if (test_loader && result.status != tracker::TrialStatus::pruned) {
     confusion.reset();
-    const EpochTotals test = run.sum_totals(evaluate(model, loss, slots, *test_loader, confusion));
+    progress.start("test", test_loader->steps_per_epoch());
+    const EpochTotals test =
+        run.sum_totals(evaluate(model, loss, slots, *test_loader, confusion, progress.pass_ticker()));
+    progress.clear();
     run.sum_confusion(confusion);
     if (leader) {
       const ClassificationReport report = confusion.report(model_cfg.class_names, test.mean_loss());

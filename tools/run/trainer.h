@@ -33,6 +33,7 @@ struct TrainRequest {
   std::optional<int64_t> trial_id;                    // a trial already claimed (grid)
   PruneCheck prune;                                   // grid only
   std::string prune_metric;                           // metric the pruner watches
+  bool validate_only = false;  // build data, model, optimizer and callbacks from the config; train and write nothing
 };
 
 struct TrainResult {

@@ -36,8 +36,12 @@ tr.best td { background: #fff8d0; }
 
 std::string cell_html(const Table::Cell& cell) {
   if (std::holds_alternative<std::monostate>(cell)) return "<td></td>";
-  if (const auto* s = std::get_if<std::string>(&cell))
-    return fmt::format(R"(<td class="text">{}</td>)", html_escape(*s));
+  if (const auto* s = std::get_if<std::string>(&cell)) {
+    // A long value (a layer spec) shortened, whole in the tooltip: one column must not take the page.
+    const std::string shown = abbreviate(*s);
+    if (shown == *s) return fmt::format(R"(<td class="text">{}</td>)", html_escape(*s));
+    return fmt::format(R"(<td class="text" title="{}">{}</td>)", html_escape(*s), html_escape(shown));
+  }
   if (const auto* i = std::get_if<int64_t>(&cell)) return fmt::format("<td>{}</td>", *i);
   return fmt::format("<td>{}</td>", html_escape(detail::format_number(std::get<double>(cell))));
 }

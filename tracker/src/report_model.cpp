@@ -57,6 +57,17 @@ Table::Cell optional_cell(const std::optional<double>& value) {
   return value ? number_cell(*value) : Table::Cell{std::monostate{}};
 }
 
+bool abbreviate_cells(std::vector<Table::Cell>& cells) {
+  bool any = false;
+  for (Table::Cell& cell : cells)
+    if (auto* text = std::get_if<std::string>(&cell)) {
+      std::string shorter = abbreviate(*text);
+      any = any || shorter != *text;
+      *text = std::move(shorter);
+    }
+  return any;
+}
+
 void order_metrics(std::vector<std::string>& names) {
   static const std::vector<std::string> known = {"val_accuracy", "val_loss",      "train_accuracy",
                                                  "train_loss",   "test_accuracy", "test_loss",
@@ -234,6 +245,16 @@ nlohmann::json trial_json(const TrialRecord& t) {
   j["checkpoint"] = t.checkpoint_path ? nlohmann::json(*t.checkpoint_path) : nlohmann::json(nullptr);
   j["error"] = t.error ? nlohmann::json(*t.error) : nlohmann::json(nullptr);
   return j;
+}
+
+std::string abbreviate(std::string_view text, size_t max) {
+  // Byte offsets of the code points, so a cut never splits one.
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < text.size(); ++i)
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) starts.push_back(i);
+  if (starts.size() <= max || max < 3) return std::string(text);
+  const size_t keep = max - 1, head = (keep + 1) / 2, tail = keep - head;
+  return std::string(text.substr(0, starts[head])) + "…" + std::string(text.substr(starts[starts.size() - tail]));
 }
 
 std::string html_escape(std::string_view text) {

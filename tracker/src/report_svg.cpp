@@ -13,6 +13,9 @@
 namespace stride::tracker::report::svg {
 namespace {
 
+// Characters of a tick label that fit between two axes of a parallel-coordinates plot.
+constexpr size_t kTickCharacters = 24;
+
 std::string num(double v) { return fmt::format("{:.1f}", v); }
 
 std::string tick_text(double v) {
@@ -169,9 +172,12 @@ std::string parallel_coordinates(const std::string& title, const std::vector<Axi
                        num(top), num(top + plot_h));
     out += fmt::format(R"(<text x="{}" y="{}" class="label" text-anchor="middle">{}</text>)", num(x), num(top - 22),
                        html_escape(axis.name));
+    // Labels shortened to the room between axes; the whole text is the label's tooltip.
     auto tick = [&](double position, const std::string& text) {
-      out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="start">{}</text>)", num(x + 5),
-                         num(ay(position) + 4), html_escape(text));
+      const std::string shown = abbreviate(text, kTickCharacters);
+      out += fmt::format(R"(<text x="{}" y="{}" class="tick" text-anchor="start">{}{}</text>)", num(x + 5),
+                         num(ay(position) + 4), html_escape(shown),
+                         shown == text ? "" : "<title>" + html_escape(text) + "</title>");
     };
     if (axis.categorical) {
       const size_t n = axis.categories.size();

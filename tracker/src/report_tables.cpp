@@ -216,6 +216,7 @@ std::string render_trials(Store& store, const TrialsOptions& options, TableForma
   Table table(columns);
   table.set_precision("best", 4);
   for (const auto& m : board.metrics) table.set_precision(m, 4);
+  bool shortened = false;
   for (const auto& t : board.trials) {
     std::vector<Table::Cell> row = {t.id};
     if (with_experiment) row.emplace_back(t.experiment);
@@ -232,9 +233,10 @@ std::string render_trials(Store& store, const TrialsOptions& options, TableForma
       const auto it = t.final_metrics.find(m);
       row.push_back(it == t.final_metrics.end() ? Table::Cell() : number_cell(it->second));
     }
+    if (format == TableFormat::text && !options.wide) shortened = detail::abbreviate_cells(row) || shortened;
     table.add_row(std::move(row));
   }
-  return table.render(format);
+  return table.render(format) + (shortened ? detail::kShortenedNote : "");
 }
 
 std::string render_trial(Store& store, int64_t trial_id, TableFormat format, const Style& style) {
@@ -293,7 +295,8 @@ std::string render_trial(Store& store, int64_t trial_id, TableFormat format, con
 
   out += section("parameters");
   Table params({"name", "value"});
-  for (const auto& [name, value] : t.params) params.add_row({name, param_cell(value)});
+  // Values as text, left-aligned: one long value (a layer spec) must not push the numbers far right.
+  for (const auto& [name, value] : t.params) params.add_row({name, value.to_string()});
   out += params.to_text();
 
   if (!curves.names.empty()) {
@@ -393,6 +396,7 @@ std::string render_compare(Store& store, std::span<const int64_t> trial_ids, Tab
   if (format == TableFormat::csv) columns.emplace_back("differs");
   for (const auto& t : trials) columns.push_back(fmt::format("#{}", t.id));
   Table table(columns);
+  bool shortened = false;
   for (size_t i = 0; i < rows.size(); ++i) {
     std::vector<Table::Cell> row;
     if (format == TableFormat::csv) {
@@ -401,6 +405,7 @@ std::string render_compare(Store& store, std::span<const int64_t> trial_ids, Tab
       row = {(differs[i] ? "* " : "  ") + rows[i].field};
     }
     row.insert(row.end(), rows[i].cells.begin(), rows[i].cells.end());
+    if (format == TableFormat::text && !style.wide) shortened = detail::abbreviate_cells(row) || shortened;
     table.add_row(std::move(row));
   }
   if (format == TableFormat::csv) return table.to_csv();
@@ -415,7 +420,7 @@ std::string render_compare(Store& store, std::span<const int64_t> trial_ids, Tab
       text += bold ? "\x1b[1m" + lines[i] + "\x1b[0m\n" : lines[i] + "\n";
     }
   }
-  return text + "(* marks fields whose values differ)\n";
+  return text + "(* marks fields whose values differ)\n" + (shortened ? detail::kShortenedNote : "");
 }
 
 std::string render_decisions(Store& store, const DecisionQuery& query, TableFormat format) {

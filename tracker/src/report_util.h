@@ -7,6 +7,7 @@
 
 #include "stride/common/table.h"
 #include "stride/tracker/records.h"
+#include "stride/tracker/report.h"
 
 namespace stride::tracker::report::detail {
 
@@ -19,6 +20,11 @@ Table::Cell param_cell(const ParamValue& value);
 // A double as a table cell; NaN becomes an empty cell (JSON null).
 Table::Cell number_cell(double value);
 Table::Cell optional_cell(const std::optional<double>& value);
+// For text tables: string cells longer than kLongValue abbreviated; returns
+// whether any was (so the table can say how to see them whole).
+bool abbreviate_cells(std::vector<Table::Cell>& cells);
+inline constexpr const char* kShortenedNote =
+    "(values longer than 40 characters are shortened with '…'; --wide shows them whole)\n";
 // Well-known metric names first (DESIGN.md §5 order), then the rest alphabetically.
 void order_metrics(std::vector<std::string>& names);
 // Best value of a curve by the metric's default goal: (value, index) or nullopt when all NaN.

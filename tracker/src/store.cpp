@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "foreign.h"
 #include "liveness.h"
 #include "stride/tracker/schema.h"
 
@@ -111,6 +112,7 @@ Store Store::open(const fs::path& path, Access access, StoreOptions options) {
     sqlite::execute(db.get(), "PRAGMA synchronous = NORMAL");
     if (identity.user_version < schema::latest_version()) migrate_store(db.get(), file, options.write_retry_limit);
   }
+  foreign::warn_about_foreign_tables(db.get(), file);
   Store store(std::move(db), file, access, options);
   store.reap_dead_trials();
   return store;
@@ -171,7 +173,7 @@ int64_t insert_trial(sqlite3* db, const NewTrial& trial, const Owner& owner, dou
 INSERT INTO trials (experiment_id, status, params, param_hash, world_size, device, host, pid, pid_started,
                     started_at, heartbeat_at, config_text)
 VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql");
-  insert.bind_all(trial.experiment_id, params_to_json(trial.params).dump(), param_hash(trial.params),
+  insert.bind_all(trial.experiment_id, params_to_json(trial.params).dump(), param_hash(trial.identity_params()),
                   trial.world_size, trial.device, owner.host, owner.pid, owner.pid_started, now, now,
                   trial.config_text);
   insert.run();
@@ -202,7 +204,7 @@ int64_t Store::start_trial(const NewTrial& trial) {
 
 std::optional<Claim> Store::claim_trial(const NewTrial& trial, bool retry_failed) {
   const Owner owner = owner_of(trial, host_);
-  const std::string hash = param_hash(trial.params);
+  const std::string hash = param_hash(trial.identity_params());
   return write([&]() -> std::optional<Claim> {
     const double now = now_seconds();
     sqlite::Statement find(db_.get(), R"sql(
@@ -253,10 +255,11 @@ void Store::resume_trial(int64_t trial_id, int64_t from_epoch, int64_t pid, std:
   const Owner owner = owner_of(as_owner, host_);
   write([&] {
     require_trial(trial_id);
+    // A trial this process has just claimed (claim_trial counted that attempt) is not a new attempt.
     sqlite::Statement update(db_.get(), R"sql(
-UPDATE trials SET status = 'running', host = ?, pid = ?, pid_started = ?, heartbeat_at = ?, ended_at = NULL,
-                  error = NULL, attempts = attempts + 1
-WHERE id = ?)sql");
+UPDATE trials SET status = 'running', host = ?1, pid = ?2, pid_started = ?3, heartbeat_at = ?4, ended_at = NULL,
+                  error = NULL, attempts = attempts + (status != 'running' OR host != ?1 OR pid != ?2)
+WHERE id = ?5)sql");
     update.bind_all(owner.host, owner.pid, owner.pid_started, now_seconds(), trial_id).run();
     sqlite::Statement forget_best(db_.get(), R"sql(
 UPDATE trials SET best_metric = NULL, best_goal = NULL, best_value = NULL, best_epoch = NULL

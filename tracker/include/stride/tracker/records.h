@@ -48,6 +48,10 @@ struct NewTrial {
   std::string host{};          // empty: this host
   int64_t pid = 0;             // 0: this process (the rank-0 process that writes)
   std::string config_text{};   // the INI the trial ran with, overrides applied
+  // What identifies the trial among its experiment's (param_hash is computed
+  // from it); unset: all of params. Every entry should also be in params.
+  std::optional<Params> identity{};
+  const Params& identity_params() const { return identity ? *identity : params; }
 };
 
 struct MetricRow {

@@ -24,6 +24,7 @@ namespace stride::tracker::report {
 // sparklines and differing values in `compare` are bold as well as marked '*'.
 struct Style {
   bool terminal = false;
+  bool wide = false;  // text: long values whole instead of shortened with '…'
 };
 
 // ---- the leaderboard model shared by `trials`, `compare` and the HTML page
@@ -37,6 +38,7 @@ struct TrialsOptions {
   std::optional<std::string> sort;
   std::optional<size_t> top;       // keep the first K after sorting
   std::vector<std::string> where;  // "name op value" conditions, all must hold
+  bool wide = false;               // text: long values whole instead of shortened with '…'
 };
 
 struct Leaderboard {
@@ -66,6 +68,12 @@ std::string render_html(Store& store, std::string_view experiment);
 // or null, epochs, device, world_size, host, started_at, ended_at, attempts,
 // checkpoint, error. NaN becomes null.
 nlohmann::json trial_json(const TrialRecord& trial);
+
+// Values longer than this are shortened in text tables and HTML cells.
+inline constexpr size_t kLongValue = 40;
+// Text of at most `max` characters (UTF-8 code points): a longer one keeps its
+// start and end around "…" ("conv(32,3,padding=same…flatten dense(10)").
+std::string abbreviate(std::string_view text, size_t max = kLongValue);
 
 // "&<>\"'" as entities: safe in element text and quoted attribute values.
 std::string html_escape(std::string_view text);

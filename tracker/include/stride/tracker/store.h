@@ -86,7 +86,8 @@ class Store {
   std::optional<TrialRecord> find_trial(int64_t experiment_id, std::string_view param_hash);
   // Running again under pid@host, continuing after `from_epoch` (the checkpoint's
   // epoch): metrics and decisions of later epochs are deleted so the resumed run
-  // re-logs them once. from_epoch = -1 deletes all of them.
+  // re-logs them once. from_epoch = -1 deletes all of them. It counts as a new
+  // attempt unless this process already runs the trial (it claimed it).
   void resume_trial(int64_t trial_id, int64_t from_epoch, int64_t pid = 0, std::string_view host = {});
   // A sign of life. Revives the trial if a reader presumed it dead while this
   // process was still working; throws StoreError if another process has since

@@ -1,0 +1,49 @@
+// best:EXPERIMENT / latest:EXPERIMENT: the leaderboard's order, finished trials only.
+#include "stride/tracker/pick.h"
+
+#include <algorithm>
+
+#include "stride/common/error.h"
+#include "stride/tracker/report.h"
+
+namespace stride::tracker {
+
+namespace {
+
+bool finished_with_checkpoint(const TrialRecord& t) {
+  return (t.status == TrialStatus::completed || t.status == TrialStatus::stopped_early) && t.checkpoint_path;
+}
+
+}  // namespace
+
+std::optional<TrialRecord> pick_trial(Store& store, std::string_view experiment, Pick pick) {
+  if (!store.find_experiment(experiment)) fail<StoreError>("{}: no experiment '{}'", store.path(), experiment);
+  report::TrialsOptions options;
+  options.experiment = std::string(experiment);
+  options.sort = pick == Pick::best ? "best" : "id";
+  std::vector<TrialRecord> trials = report::leaderboard(store, options).trials;
+  std::erase_if(trials,
+                [&](const TrialRecord& t) { return !finished_with_checkpoint(t) || (pick == Pick::best && !t.best); });
+  if (trials.empty()) return std::nullopt;
+  if (pick == Pick::best) return trials.front();
+  return *std::max_element(trials.begin(), trials.end(), [](const TrialRecord& a, const TrialRecord& b) {
+    return a.ended_at.value_or(0) != b.ended_at.value_or(0) ? a.ended_at.value_or(0) < b.ended_at.value_or(0)
+                                                            : a.id < b.id;
+  });
+}
+
+std::string resolve_checkpoint(const std::string& reference, const std::filesystem::path& db) {
+  const auto colon = reference.find(':');
+  if (colon == std::string::npos || std::filesystem::exists(reference)) return reference;
+  const std::string kind = reference.substr(0, colon), experiment = reference.substr(colon + 1);
+  if (kind != "best" && kind != "latest") return reference;
+  if (experiment.empty()) fail<StoreError>("{}: name the experiment ({}:EXPERIMENT)", reference, kind);
+  Store store = Store::open(db, Access::read_only);
+  const auto trial = pick_trial(store, experiment, kind == "best" ? Pick::best : Pick::latest);
+  if (!trial)
+    fail<StoreError>("{}: experiment '{}' in {} has no finished trial with a checkpoint{}", reference, experiment,
+                     db.string(), kind == "best" ? " and a best metric" : "");
+  return *trial->checkpoint_path;
+}
+
+}  // namespace stride::tracker

@@ -102,6 +102,17 @@ void Model::reserve(int64_t max_batch) {
       if (activation != nullptr && !layers_[i - 1]->is_view() && layers_[i - 1]->fuse_activation(activation->params()))
         activation->set_fused();
     }
+    // A fused activation's derivative moves to the next computing layer when
+    // that layer can apply it on its own, smaller gradient (max pooling).
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const ActivationParams* fused = layers_[i]->fused_activation();
+      if (fused == nullptr) continue;
+      size_t next = i + 1;
+      while (next < layers_.size() && layers_[next]->is_view() && dynamic_cast<Activation*>(layers_[next].get()))
+        ++next;
+      if (next < layers_.size() && layers_[next]->take_activation_gradient(*fused))
+        layers_[i]->leave_activation_gradient();
+    }
     planned_ = true;
   }
   max_batch_ = max_batch;

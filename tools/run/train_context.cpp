@@ -75,12 +75,12 @@ TrainContext::~TrainContext() {
 }
 
 void TrainContext::initialise_weights(Model& model, const ModelConfig& model_config) {
-  const Config& config = request_.config;
-  if (config.has("model.init_from")) {
-    const std::string path = resolve_checkpoint_on_leader(*comm_, config.text("model.init_from"), request_.db_path);
+  const ModelSettings& settings = settings_.model;
+  if (settings.init_from) {
+    const std::string path = resolve_checkpoint_on_leader(*comm_, *settings.init_from, request_.db_path);
     const CheckpointInfo info = read_checkpoint_info(path);
     size_t layers = matching_prefix(model, info.model);
-    const int64_t asked = config.integer("model.init_layers");
+    const int64_t asked = settings.init_layers;
     if (asked >= 0) {
       if (static_cast<size_t>(asked) > layers)
         fail<ConfigError>("model.init_layers = {}: only the first {} layers of {} match this model", asked, layers,
@@ -92,8 +92,8 @@ void TrainContext::initialise_weights(Model& model, const ModelConfig& model_con
     init_from_path_ = path;
     if (replica_.rank == 0) spdlog::info("initialised the first {} layers from {}", layers, path);
   }
-  if (config.has("model.freeze")) {
-    const std::string freeze = config.text("model.freeze");
+  if (settings.freeze) {
+    const std::string& freeze = *settings.freeze;
     size_t frozen = 0;
     if (freeze == "all_but_head") {
       // Everything before the last layer with parameters.
@@ -111,8 +111,7 @@ void TrainContext::initialise_weights(Model& model, const ModelConfig& model_con
 }
 
 std::string TrainContext::checkpoint_path() const {
-  const Config& config = request_.config;
-  return (std::filesystem::path(config.text("train.checkpoint_dir")) / config.text("experiment.name") /
+  return (std::filesystem::path(settings_.checkpoint_dir) / settings_.experiment /
           fmt::format("trial-{}.h5", trial_id_))
       .string();
 }
@@ -124,7 +123,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   // a config that fails to build them leaves the store as it was.
   if (replica_.rank == 0 && !request_.db_path.empty()) {
     store_.emplace(tracker::Store::open(request_.db_path));
-    experiment_id_ = store_->ensure_experiment(config.text("experiment.name"));
+    experiment_id_ = store_->ensure_experiment(settings_.experiment);
   }
   if (!store_) return state;
   tracker::NewTrial trial;
@@ -146,7 +145,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
     const auto record = store_->find_trial(experiment_id_, tracker::param_hash(*trial.identity));
     if (!record)
       fail<ConfigError>("--resume: experiment '{}' has no trial with these parameters in {}",
-                        config.text("experiment.name"), request_.db_path);
+                        settings_.experiment, request_.db_path);
     if (record->status == tracker::TrialStatus::completed || record->status == tracker::TrialStatus::stopped_early)
       fail<ConfigError>("--resume: trial {} already finished ({})", record->id, tracker::status_name(record->status));
     trial_id_ = record->id;
@@ -173,7 +172,7 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   } else if (request_.trial_id || request_.resume) {
     store_->resume_trial(trial_id_, -1);
   }
-  spdlog::info("trial {} of experiment '{}' ({} parameters, {} trainable)", trial_id_, config.text("experiment.name"),
+  spdlog::info("trial {} of experiment '{}' ({} parameters, {} trainable)", trial_id_, settings_.experiment,
                model.parameter_count(), model.trainable_parameter_count());
   return state;
 }
@@ -247,7 +246,7 @@ void TrainContext::save(Model& model, Optimizer& optimizer, Callbacks& callbacks
                         const TrainingState& state) {
   TrainingState saved = state;
   saved.callbacks = callbacks.state();
-  saved.extra = {{"trial_id", trial_id_}, {"experiment", request_.config.text("experiment.name")}};
+  saved.extra = {{"trial_id", trial_id_}, {"experiment", settings_.experiment}};
   save_checkpoint(checkpoint_path(), model_config, model, &optimizer, &saved, callbacks.best_weights());
 }
 

@@ -43,11 +43,11 @@ void allocate_parameter(Backend& backend, Parameter& parameter) {
 }
 
 void FusedActivation::reserve(Backend& backend, const Shape& output, int64_t max_batch) {
-  if (active_) grad_ = Tensor(backend, output.with_batch(max_batch));
+  if (active_ && !left_) grad_ = Tensor(backend, output.with_batch(max_batch));
 }
 
 Tensor FusedActivation::unfuse_gradient(Context& ctx, const Tensor& y, const Tensor& dy) {
-  if (!active_) return dy;
+  if (!active_ || left_) return dy;
   Tensor grad = grad_.batch_prefix(dy.dim(0)).view(dy.shape());
   ctx.backend.activation_backward(params_, Tensor(), y, dy, grad);
   return grad;

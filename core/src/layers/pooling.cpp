@@ -43,7 +43,14 @@ Shape Pool2D::build(const Shape& input) {
   return output_shape_;
 }
 
+bool Pool2D::take_activation_gradient(const ActivationParams& activation) {
+  if (params_.kind != PoolKind::max || activation.alpha < 0 || input_activation_.active()) return false;
+  input_activation_.set(activation);
+  return true;
+}
+
 void Pool2D::reserve(Backend& backend, int64_t max_batch) {
+  input_activation_.reserve(backend, output_shape_, max_batch);
   const size_t bytes =
       backend.pool_workspace_bytes(params_, input_shape_.with_batch(max_batch), output_shape_.with_batch(max_batch));
   workspace_ = bytes > 0 ? Tensor(backend, Shape{static_cast<int64_t>(bytes)}, DType::u8) : Tensor();
@@ -65,7 +72,10 @@ void Pool2D::backward(Context& ctx, const Tensor& x, const Tensor& y, const Tens
     ctx.backend.pool_forward(params_, x, output, workspace_);
     recorded_ = true;
   }
-  ctx.backend.pool_backward(params_, x, y, dy, workspace_, dx);
+  // The previous layer's activation: its derivative at the element each window
+  // picked, from the pooled output (which is that element's activated value).
+  const Tensor grad = input_activation_.unfuse_gradient(ctx, y, dy);
+  ctx.backend.pool_backward(params_, x, y, grad, workspace_, dx);
 }
 
 int64_t Pool2D::flops() const { return output_shape_.elements() * params_.kernel_h * params_.kernel_w; }

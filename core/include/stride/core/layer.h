@@ -95,6 +95,19 @@ class Layer {
     (void)activation;
     return false;
   }
+  // The activation this layer applies to its output itself (fused), if any.
+  virtual const ActivationParams* fused_activation() const { return nullptr; }
+  // The layer after this one multiplies the gradient it hands back by the
+  // fused activation's derivative (it can, on a smaller tensor): backward
+  // takes that gradient as it is.
+  virtual void leave_activation_gradient() {}
+  // Asks this layer to multiply the gradient it hands back by the derivative
+  // of `activation`, which the layer before applied to this layer's input.
+  // Returns false when it cannot; call before reserve().
+  virtual bool take_activation_gradient(const ActivationParams& activation) {
+    (void)activation;
+    return false;
+  }
 
   // True when an output depends on other samples of the batch (batch norm
   // with batch statistics): such a model cannot run a batch in pieces.

@@ -31,17 +31,22 @@ class FusedActivation {
  public:
   bool active() const { return active_; }
   const ActivationParams& params() const { return params_; }
+  const ActivationParams* get() const { return active_ ? &params_ : nullptr; }
   void set(const ActivationParams& params) {
     params_ = params;
     active_ = true;
   }
+  // The next layer applies the derivative (Layer::leave_activation_gradient).
+  void leave_to_next() { left_ = true; }
   void reserve(Backend& backend, const Shape& output, int64_t max_batch);
-  // dy for the layer's own result: dy itself when nothing is fused.
+  // dy for the layer's own result: dy itself when nothing is fused, or when
+  // the next layer applied the derivative already.
   Tensor unfuse_gradient(Context& ctx, const Tensor& y, const Tensor& dy);
 
  private:
   ActivationParams params_;
   bool active_ = false;
+  bool left_ = false;
   Tensor grad_;
 };
 
@@ -56,6 +61,8 @@ class Conv2D final : public Layer {
   void init_parameters(Backend& backend, Rng& rng) override;
   void reserve(Backend& backend, int64_t max_batch) override;
   bool fuse_activation(const ActivationParams& activation) override;
+  const ActivationParams* fused_activation() const override { return fused_.get(); }
+  void leave_activation_gradient() override { fused_.leave_to_next(); }
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   std::vector<Parameter*> parameters() override;
@@ -103,6 +110,10 @@ class Pool2D final : public Layer {
   std::string spec() const override;
   Shape build(const Shape& input) override;
   void reserve(Backend& backend, int64_t max_batch) override;
+  // Max pooling commutes with a monotonic activation, and picks the same
+  // element: the activation's derivative there follows from the pooled output,
+  // so it is applied to the pooled gradient (a quarter of the elements for 2x2).
+  bool take_activation_gradient(const ActivationParams& activation) override;
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   int64_t flops() const override;
@@ -112,6 +123,7 @@ class Pool2D final : public Layer {
   Padding padding_;
   Tensor workspace_;       // max pooling's argmax record, for the largest batch
   bool recorded_ = false;  // the last forward wrote the record (training mode)
+  FusedActivation input_activation_;  // the previous layer's activation, whose derivative backward applies
 };
 
 // Average over H and W: (H, W, C) -> (C).
@@ -149,6 +161,8 @@ class Dense final : public Layer {
   void init_parameters(Backend& backend, Rng& rng) override;
   void reserve(Backend& backend, int64_t max_batch) override;
   bool fuse_activation(const ActivationParams& activation) override;
+  const ActivationParams* fused_activation() const override { return fused_.get(); }
+  void leave_activation_gradient() override { fused_.leave_to_next(); }
   void forward(Context& ctx, const Tensor& x, Tensor& y) override;
   void backward(Context& ctx, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx) override;
   std::vector<Parameter*> parameters() override;

@@ -46,26 +46,18 @@ int bench_ops(const Args& args) {
   command.summary =
       "Times every backend op of the config's training step (data.batch_size, synthetic batch) at the shapes\n"
       "the model gives it, and the whole step against the CPU's fp32 peak.";
-  std::vector<std::string> overrides;
-  std::string config_path, device_name, input_text, format;
-  int threads = 0;
-  int64_t steps = 30, warmup = 5, classes = 10;
-  command.options.add_options()
-      ("config,c", po::value(&config_path)->required(), "experiment config (INI)")
-      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
-      ("device", po::value(&device_name)->default_value("cpu"), "cpu | cuda")
-      ("threads", po::value(&threads)->default_value(2), "CPU threads")
-      ("steps", po::value(&steps)->default_value(30), "timed steps")
-      ("warmup", po::value(&warmup)->default_value(5), "untimed steps first")
-      ("input", po::value(&input_text)->default_value("28x28x1"), "image shape HxWxC")
-      ("classes", po::value(&classes)->default_value(10), "classes")
-      ("format", po::value(&format)->default_value("table"), "table | csv | json");
+  SyntheticOptions bench(30, 5);
+  int threads = 2;
+  bench.add_to(command.options);
+  command.options.add_options()("threads", po::value(&threads)->default_value(threads), "CPU threads");
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
-  const Config config = Config::load(config_path, overrides);
+  const Config config = bench.config();
   const RunSettings settings = decode_settings(config);
-  const Shape input = parse_image_shape(input_text, "--input");
-  const Device device = parse_device(device_name);
+  const Shape input = bench.image_shape();
+  const Device device = bench.backend_device();
+  const int64_t steps = bench.steps, warmup = bench.warmup, classes = bench.classes;
+  const std::string& format = bench.format;
   if (steps <= 0) fail<ConfigError>("--steps: must be positive, got {}", steps);
 
   BackendOptions options;

@@ -91,26 +91,20 @@ int bench_train(const Args& args) {
   command.summary =
       "Training images/s of the config's model (data.batch_size per rank, train.optimizer) on synthetic batches of\n"
       "the given image shape, per CPU thread count and, with --ranks, per number of data-parallel ranks.";
-  std::vector<std::string> overrides;
-  std::string config_path, threads_list, ranks_list, input_text, format, device_name;
-  int64_t steps = 200, warmup = 20, classes = 10;
+  SyntheticOptions bench(200, 20);
+  std::string threads_list, ranks_list;
+  bench.add_to(command.options);
   command.options.add_options()
-      ("config,c", po::value(&config_path)->required(), "experiment config (INI)")
-      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
-      ("device", po::value(&device_name)->default_value("cpu"), "cpu | cuda")
       ("threads", po::value(&threads_list)->default_value("1,2"), "comma-separated CPU thread counts (per rank)")
-      ("ranks", po::value(&ranks_list)->default_value(""), "comma-separated rank counts, each run under mpirun")
-      ("steps", po::value(&steps)->default_value(200), "timed steps")
-      ("warmup", po::value(&warmup)->default_value(20), "untimed steps first")
-      ("input", po::value(&input_text)->default_value("28x28x1"), "image shape HxWxC")
-      ("classes", po::value(&classes)->default_value(10), "classes")
-      ("format", po::value(&format)->default_value("table"), "table | csv | json");
+      ("ranks", po::value(&ranks_list)->default_value(""), "comma-separated rank counts, each run under mpirun");
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
-  const Config config = Config::load(config_path, overrides);
-  const Shape input = parse_image_shape(input_text, "--input");
+  const Config config = bench.config();
+  const Shape input = bench.image_shape();
   const int64_t batch = config.integer("data.batch_size");
-  const Device device = parse_device(device_name);
+  const Device device = bench.backend_device();
+  const int64_t steps = bench.steps, warmup = bench.warmup, classes = bench.classes;
+  const std::string& format = bench.format;
 
   std::vector<Measurement> rows;
   const bool launcher = !ranks_list.empty() && ranks_list != "0";

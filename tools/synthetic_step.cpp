@@ -22,6 +22,24 @@ Model make_model(const Config& config, Backend& backend, const Shape& input, int
 
 }  // namespace
 
+void SyntheticOptions::add_to(po::options_description& options) {
+  options.add_options()
+      ("config,c", po::value(&config_path)->required(), "experiment config (INI)")
+      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
+      ("device", po::value(&device)->default_value(device), "cpu | cuda")
+      ("steps", po::value(&steps)->default_value(steps), "timed steps")
+      ("warmup", po::value(&warmup)->default_value(warmup), "untimed steps first")
+      ("input", po::value(&input)->default_value(input), "image shape HxWxC")
+      ("classes", po::value(&classes)->default_value(classes), "classes")
+      ("format", po::value(&format)->default_value(format), "table | csv | json");
+}
+
+Config SyntheticOptions::config() const { return Config::load(config_path, overrides); }
+
+Device SyntheticOptions::backend_device() const { return parse_device(device); }
+
+Shape SyntheticOptions::image_shape() const { return parse_image_shape(input, "--input"); }
+
 SyntheticStep::SyntheticStep(const Config& config, Backend& backend, Communicator& comm, Communicator& gradients,
                              const Shape& input, int64_t classes)
     : settings_(decode_settings(config)),

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 
+#include "cli.h"
 #include "run/config.h"
 #include "run/settings.h"
 #include "run/train_step.h"
@@ -18,6 +19,22 @@
 #include "stride/distributed/grad_sync.h"
 
 namespace stride::tools {
+
+// The options every synthetic-batch benchmark takes, with their meaning
+// defined once: the config and its overrides, the device, the batch's image
+// shape and classes, timed and warm-up steps, the output format.
+struct SyntheticOptions {
+  std::string config_path, device = "cpu", input = "28x28x1", format = "table";
+  std::vector<std::string> overrides;
+  int64_t steps = 0, warmup = 0, classes = 10;
+
+  SyntheticOptions(int64_t default_steps, int64_t default_warmup) : steps(default_steps), warmup(default_warmup) {}
+  void add_to(po::options_description& options);
+  // After parsing: the config with its overrides, the device, the image shape.
+  Config config() const;
+  Device backend_device() const;
+  Shape image_shape() const;
+};
 
 class SyntheticStep {
  public:

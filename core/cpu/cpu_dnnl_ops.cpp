@@ -117,6 +117,18 @@ dnnl::primitive_attr epilogue_attr(const Epilogue& e, const dnnl::memory::desc& 
 }
 constexpr int kResidualArgument = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
 
+// Forward convolution and inner product take the same arguments: src,
+// weights, the bias and the residual post-op's operand when present, dst.
+template <typename Primitive, typename PrimitiveDesc>
+std::unique_ptr<CachedPrimitive> cached_forward(dnnl::engine& engine, const PrimitiveDesc& pd, const Epilogue& e) {
+  return cached<Primitive>(engine, pd,
+                           {{DNNL_ARG_SRC, pd.src_desc()},
+                            {DNNL_ARG_WEIGHTS, pd.weights_desc()},
+                            {DNNL_ARG_BIAS, optional_desc(has_bias(e), pd.bias_desc())},
+                            {kResidualArgument, optional_desc(e.residual != nullptr, pd.dst_desc())},
+                            {DNNL_ARG_DST, pd.dst_desc()}});
+}
+
 dnnl::memory::desc any_weights(const Shape& w) {
   return dnnl::memory::desc(dims{w[3], w[2], w[0], w[1]}, dt::f32, tag::any);
 }
@@ -183,17 +195,10 @@ void CpuBackend::conv_forward(const ConvParams& p, const Tensor& x, const Tensor
   const bool bias = has_bias(epilogue);
   OpKey key;
   add_epilogue(key.add(Op::conv_forward).add(x.shape()).add(w.shape()).add_window(p), epilogue);
-  dnnl::memory::desc weights;
   auto& primitive = cache_.get(key, [&] {
     auto pd = conv_forward_pd(engine_, p, x.shape(), w.shape(), y.shape(), bias,
                               epilogue_attr(epilogue, nhwc_desc(y.shape())));
-    auto entry = cached<dnnl::convolution_forward>(
-        engine_, pd,
-        {{DNNL_ARG_SRC, pd.src_desc()},
-         {DNNL_ARG_WEIGHTS, pd.weights_desc()},
-         {DNNL_ARG_BIAS, optional_desc(bias, pd.bias_desc())},
-         {kResidualArgument, optional_desc(epilogue.residual != nullptr, pd.dst_desc())},
-         {DNNL_ARG_DST, pd.dst_desc()}});
+    auto entry = cached_forward<dnnl::convolution_forward>(engine_, pd, epilogue);
     entry->stored_weights = hwio_desc(w.shape());
     return entry;
   }, small_conv(p, x.shape(), y.shape()));
@@ -459,13 +464,7 @@ void CpuBackend::dense_forward(const Tensor& x, const Tensor& w, Tensor& y, cons
   auto& primitive = cache_.get(key, [&] {
     auto pd = dense_forward_pd(engine_, x.shape(), w.shape(), bias,
                                epilogue_attr(epilogue, matrix_desc(y.dim(0), y.dim(1))));
-    return cached<dnnl::inner_product_forward>(
-        engine_, pd,
-        {{DNNL_ARG_SRC, pd.src_desc()},
-         {DNNL_ARG_WEIGHTS, pd.weights_desc()},
-         {DNNL_ARG_BIAS, optional_desc(bias, pd.bias_desc())},
-         {kResidualArgument, optional_desc(epilogue.residual != nullptr, pd.dst_desc())},
-         {DNNL_ARG_DST, pd.dst_desc()}});
+    return cached_forward<dnnl::inner_product_forward>(engine_, pd, epilogue);
   }, small_dense(x.shape(), w.shape()));
   run(primitive, {x.raw(), w.raw(), bias ? epilogue.bias->raw() : nullptr,
                   epilogue.residual != nullptr ? epilogue.residual->raw() : nullptr, y.raw()});

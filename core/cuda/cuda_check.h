@@ -1,6 +1,6 @@
 // CUDA, cuBLAS and cuDNN status checks: each failing call becomes a typed
-// stride error carrying the expression, file and line. RAII owners for streams
-// and events.
+// stride error carrying the expression, file and line. RAII owners for
+// streams, events, library handles and cuDNN descriptors.
 #pragma once
 
 #include <cublas_v2.h>
@@ -39,12 +39,36 @@ struct CublasTraits {
   static void close(cublasHandle_t h) noexcept { cublasDestroy(h); }
 };
 
+struct TensorDescTraits {
+  static cudnnTensorDescriptor_t invalid() noexcept { return nullptr; }
+  static void close(cudnnTensorDescriptor_t d) noexcept { cudnnDestroyTensorDescriptor(d); }
+};
+struct FilterDescTraits {
+  static cudnnFilterDescriptor_t invalid() noexcept { return nullptr; }
+  static void close(cudnnFilterDescriptor_t d) noexcept { cudnnDestroyFilterDescriptor(d); }
+};
+struct ConvDescTraits {
+  static cudnnConvolutionDescriptor_t invalid() noexcept { return nullptr; }
+  static void close(cudnnConvolutionDescriptor_t d) noexcept { cudnnDestroyConvolutionDescriptor(d); }
+};
+struct PinnedTraits {
+  static void* invalid() noexcept { return nullptr; }
+  static void close(void* p) noexcept { cudaFreeHost(p); }
+};
+
 using Stream = UniqueHandle<cudaStream_t, StreamTraits>;
 using Event = UniqueHandle<cudaEvent_t, EventTraits>;
 using CudnnHandle = UniqueHandle<cudnnHandle_t, CudnnTraits>;
 using CublasHandle = UniqueHandle<cublasHandle_t, CublasTraits>;
+using TensorDesc = UniqueHandle<cudnnTensorDescriptor_t, TensorDescTraits>;
+using FilterDesc = UniqueHandle<cudnnFilterDescriptor_t, FilterDescTraits>;
+using ConvDesc = UniqueHandle<cudnnConvolutionDescriptor_t, ConvDescTraits>;
+using PinnedMemory = UniqueHandle<void*, PinnedTraits>;
 
 Stream make_stream();
 Event make_event();
+TensorDesc make_tensor_desc();
+FilterDesc make_filter_desc();
+ConvDesc make_conv_desc();
 
 }  // namespace stride::cuda

@@ -5,4 +5,7 @@ cd "$(dirname "$0")/.."
 tools/setup.sh test
 tools/build.sh
 cd build
-ctest --output-on-failure -j"$(nproc)" "$@"
+status=0
+ctest --output-on-failure -j"$(nproc)" "$@" | tee ctest.log || status=$?
+../tools/gpu/skipped_gpu_tests.sh ctest.log
+exit "$status"

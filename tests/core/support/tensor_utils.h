@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,9 +66,19 @@ inline double dot(const Values& a, const Values& b) {
   return sum;
 }
 
-// Backends to run each op over. CUDA joins this list once it has a factory;
-// its cases skip on machines without a GPU.
-inline std::vector<std::string> test_backends() { return {"cpu"}; }
+// Backends to run each op over; the cuda cases skip on machines without a GPU.
+inline std::vector<std::string> test_backends() { return {"cpu", "cuda"}; }
+
+// The CUDA backend the tests compare against the CPU: fp32 FMA arithmetic
+// and reproducible algorithms (no search), so results are close to the CPU's
+// and identical run to run. NVIDIA_TF32_OVERRIDE=0 keeps every library off TF32.
+inline std::unique_ptr<Backend> make_test_cuda_backend() {
+  setenv("NVIDIA_TF32_OVERRIDE", "0", 1);
+  BackendOptions options;
+  options.precision = Precision::fp32;
+  options.deterministic = true;
+  return make_cuda_backend(options);
+}
 
 inline Backend* backend_named(const std::string& name) {
   static std::unique_ptr<Backend> cpu;
@@ -77,6 +88,11 @@ inline Backend* backend_named(const std::string& name) {
     if (!cpu) cpu = make_cpu_backend(1);
     return cpu.get();
   }
+  static std::unique_ptr<Backend> cuda;
+  if (name == "cuda" && cuda_available()) {
+    if (!cuda) cuda = make_test_cuda_backend();
+    return cuda.get();
+  }
   return nullptr;
 }
 
@@ -84,6 +100,7 @@ inline Backend* backend_named(const std::string& name) {
 // with its backend); null when that backend is not available here.
 inline std::unique_ptr<Backend> new_backend_named(const std::string& name) {
   if (name == "cpu") return make_cpu_backend(1);
+  if (name == "cuda" && cuda_available()) return make_test_cuda_backend();
   return nullptr;
 }
 
@@ -92,7 +109,9 @@ class BackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     backend_ = backend_named(GetParam());
-    if (backend_ == nullptr) GTEST_SKIP() << "backend " << GetParam() << " is not available here";
+    if (backend_ == nullptr)
+      GTEST_SKIP() << "backend " << GetParam() << " is not available here"
+                   << (GetParam() == "cuda" ? ": no CUDA GPU is visible" : "");
   }
   Backend& backend() { return *backend_; }
 

@@ -62,11 +62,13 @@ Table report_table(const ClassificationReport& report) {
 
 int run_eval(const Args& args) {
   CommandLine command;
-  command.usage = "stride eval --checkpoint FILE [--data DIR] [--split test] [--db PATH] [--format table|csv|json]";
+  command.usage =
+      "stride eval --checkpoint FILE [--data DIR] [--split test] [--db PATH] [--device cpu|cuda] "
+      "[--format table|csv|json]";
   command.summary =
       "Accuracy, per-class precision, recall, F1 and support, macro and weighted averages and the confusion\n"
       "matrix of a checkpoint on a prepared split. The result is stored with the checkpoint's trial.";
-  std::string checkpoint, data_dir, split, db, format;
+  std::string checkpoint, data_dir, split, db, format, device;
   int64_t batch = 256;
   command.options.add_options()
       ("checkpoint", po::value(&checkpoint)->required(),
@@ -75,6 +77,7 @@ int run_eval(const Args& args) {
       ("split", po::value(&split)->default_value("test"), "train | val | test")
       ("batch", po::value(&batch)->default_value(256), "images per step")
       ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store to record the evaluation in")
+      ("device", po::value(&device)->default_value("cpu"), "cpu | cuda")
       ("format", po::value(&format)->default_value("table"),
        "table | csv (a row per class with its confusion row, then accuracy and averages) | json");
   const auto vm = parse_command_line(command, args);
@@ -92,7 +95,7 @@ int run_eval(const Args& args) {
     fail<DataError>("{}: images are {}, the model in {} takes {}", manifest.path().string(), input.str(), checkpoint,
                     info.model.input.str());
 
-  auto backend = make_backend("cpu", 0);
+  auto backend = make_backend(device, 0);
   Model model = build_model(info.model, *backend, 0);
   model.reserve(batch);
   load_model_state(checkpoint, model);

@@ -47,9 +47,9 @@ std::vector<uint8_t> load_image(const std::string& path, const data::ImageShape&
 
 int run_predict(const Args& args) {
   CommandLine command;
-  command.usage = "stride predict --checkpoint FILE [--top K] [--format table|csv|json] IMAGE...";
+  command.usage = "stride predict --checkpoint FILE [--top K] [--device cpu|cuda] [--format table|csv|json] IMAGE...";
   command.summary = "Classifies PNG/JPEG images: the top classes with their probabilities.";
-  std::string checkpoint, format, db;
+  std::string checkpoint, format, db, device;
   std::vector<std::string> images;
   int64_t top = 3;
   command.options.add_options()
@@ -57,6 +57,7 @@ int run_predict(const Args& args) {
        "model or training checkpoint (.h5), or best:EXPERIMENT / latest:EXPERIMENT from the store")
       ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store that best:/latest: read")
       ("top", po::value(&top)->default_value(3), "classes shown per image")
+      ("device", po::value(&device)->default_value("cpu"), "cpu | cuda")
       ("format", po::value(&format)->default_value("table"), "table | csv | json");
   command.hidden.add_options()("image", po::value(&images)->required(), "images");
   command.positional.add("image", -1);
@@ -68,7 +69,7 @@ int run_predict(const Args& args) {
   const ModelConfig& mc = info.model;
   if (mc.input.rank() != 3) fail<CheckpointError>("{}: the model does not take images", checkpoint);
   const data::ImageShape shape{mc.input[0], mc.input[1], mc.input[2]};
-  auto backend = make_backend("cpu", 1);
+  auto backend = make_backend(device, 1);
   Model model = build_model(mc, *backend, 0);
   model.reserve(1);
   load_model_state(checkpoint, model);

@@ -11,7 +11,7 @@
 #if STRIDE_DISTRIBUTED_MPI
 #include "mpi_communicator.h"
 #endif
-#if STRIDE_DISTRIBUTED_NCCL
+#if STRIDE_DISTRIBUTED_NCCL && STRIDE_DISTRIBUTED_MPI
 #include "nccl_communicator.h"
 #endif
 
@@ -95,7 +95,7 @@ std::unique_ptr<Communicator> make_local_communicator(const CommunicatorOptions&
 
 std::unique_ptr<Communicator> make_device_communicator(Communicator& host, Backend& backend) {
   if (host.size() == 1 || backend.device() == host.device()) return nullptr;
-#if STRIDE_DISTRIBUTED_NCCL
+#if STRIDE_DISTRIBUTED_NCCL && STRIDE_DISTRIBUTED_MPI
   if (backend.device() == Device::cuda) return detail::make_nccl_communicator_over(host, backend.stream());
 #endif
   fail<ConfigError>("{} ranks on {}: this build has no communicator for {} memory (CUDA needs NCCL and MPI)",
@@ -114,7 +114,7 @@ std::unique_ptr<Communicator> make_communicator(CommunicatorKind kind, const Com
       fail<ConfigError>("this build of Stride has no MPI (install libopenmpi-dev and rebuild)");
 #endif
     case CommunicatorKind::nccl:
-#if STRIDE_DISTRIBUTED_NCCL
+#if STRIDE_DISTRIBUTED_NCCL && STRIDE_DISTRIBUTED_MPI
       return detail::make_nccl_communicator(options);
 #else
       fail<ConfigError>("this build of Stride has no NCCL communicator (it needs CUDA, NCCL and MPI)");

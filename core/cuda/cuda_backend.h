@@ -140,10 +140,13 @@ class CudaBackend final : public Backend {
   // Convolution plans (cuda_conv_plan.cpp): descriptors and the algorithm
   // choice per op and shape, built on first use. ensure_workspace() grows the
   // shared workspace, false on out-of-memory.
-  ConvPlan& conv_plan(ConvOp op, const ConvParams& p, const Shape& x, const Shape& w, const Shape& y,
-                      const void* x_data, const void* w_data, void* y_data);
-  void choose_algorithms(ConvPlan& plan, const void* x_data, const void* w_data, void* y_data);
+  ConvPlan& conv_plan(ConvOp op, const ConvParams& p, const Shape& x, const Shape& w, const Shape& y);
+  void describe(ConvPlan& plan, const ConvParams& p, const Shape& x, const Shape& w, const Shape& y, bool half);
+  void choose_algorithms(ConvPlan& plan);
   bool ensure_workspace(size_t bytes);
+  // The convolution's input as the plan wants it: x itself, or a padded and/or bf16 copy.
+  const void* conv_input(const ConvPlan& plan, const ConvParams& p, const Tensor& x);
+  const void* conv_gradient(const ConvPlan& plan, const Tensor& dy);
   // Runs the plan's op with its current algorithm, moving to the next one if
   // cuDNN refuses it; a, b are the op's inputs, out its output.
   void run_conv(ConvPlan& plan, const void* a, const void* b, void* out, float beta);

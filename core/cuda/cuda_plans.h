@@ -18,6 +18,9 @@ struct ConvPlan {
   TensorDesc x, y;
   FilterDesc w;
   ConvDesc conv;
+  // bf16 data (under Precision::bf16), unless cuDNN has no bf16 algorithm for
+  // the shape (a first layer with one input channel, say): then this op runs in f32.
+  bool half = false;
   bool padded = false;
   int64_t padded_h = 0, padded_w = 0;
   struct Choice {

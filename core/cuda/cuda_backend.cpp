@@ -106,7 +106,14 @@ CudaBackend::CudaBackend(const BackendOptions& options) : options_(options) {
 }
 
 CudaBackend::~CudaBackend() {
-  cudaStreamSynchronize(s());
+  const cudaError_t status = cudaStreamSynchronize(s());
+  if (status == cudaErrorCudartUnloading || status == cudaErrorContextIsDestroyed) {
+    // The process is exiting and the runtime is gone: the driver frees everything; the libraries must not be called.
+    cudnn_.release();
+    cublas_.release();
+    stream_.release();
+    device_errors_.release();
+  }
   for (Scratch* scratch : {&workspace_, &conv_input_, &conv_output_, &conv_gradient_, &partials_, &clip_partials_,
                            &masked_gradient_, &dense_a_, &dense_b_})
     deallocate(scratch->data);
@@ -139,6 +146,8 @@ void* CudaBackend::allocate(size_t bytes) {
 
 void CudaBackend::deallocate(void* pointer) noexcept {
   if (pointer == nullptr) return;
+  // A label buffer allocated here later is a new one, to be checked at its first use.
+  std::erase(checked_labels_, pointer);
   // Stream-ordered: the block returns to the pool after the work queued so far.
   if (cudaFreeAsync(pointer, s()) != cudaSuccess) cudaGetLastError();
 }

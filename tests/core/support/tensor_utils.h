@@ -88,9 +88,9 @@ inline Backend* backend_named(const std::string& name) {
     if (!cpu) cpu = make_cpu_backend(1);
     return cpu.get();
   }
-  static std::unique_ptr<Backend> cuda;
   if (name == "cuda" && cuda_available()) {
-    if (!cuda) cuda = make_test_cuda_backend();
+    // Made after CUDA's runtime started, so it is destroyed before the runtime's exit handlers run.
+    static const std::unique_ptr<Backend> cuda = make_test_cuda_backend();
     return cuda.get();
   }
   return nullptr;

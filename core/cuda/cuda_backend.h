@@ -142,7 +142,8 @@ class CudaBackend final : public Backend {
   // shared workspace, false on out-of-memory.
   ConvPlan& conv_plan(ConvOp op, const ConvParams& p, const Shape& x, const Shape& w, const Shape& y);
   void describe(ConvPlan& plan, const ConvParams& p, const Shape& x, const Shape& w, const Shape& y, bool half);
-  void choose_algorithms(ConvPlan& plan);
+  // reproducible: only algorithms cuDNN marks deterministic.
+  void choose_algorithms(ConvPlan& plan, bool reproducible);
   bool ensure_workspace(size_t bytes);
   // The convolution's input as the plan wants it: x itself, or a padded and/or bf16 copy.
   const void* conv_input(const ConvPlan& plan, const ConvParams& p, const Tensor& x);

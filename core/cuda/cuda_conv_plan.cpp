@@ -11,8 +11,11 @@
 // data, and an op with no bf16 algorithm for its shape falls back to f32.
 //
 // Fallback. An algorithm whose workspace cannot be allocated is skipped, and
-// one cuDNN refuses at run time ("not supported") gives way to the next.
+// one cuDNN refuses at run time ("not supported") gives way to the next. A
+// shape with no reproducible algorithm at all gets cuDNN's best other one,
+// with a warning, rather than no convolution.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -67,12 +70,12 @@ bool transform_algorithm(ConvOp op, int a) {
 // The results cuDNN returned that this backend's options allow, in cuDNN's order.
 template <typename Perf>
 void keep_allowed(const Perf* perf, int returned, ConvOp op, const BackendOptions& options, bool half,
-                  std::vector<ConvPlan::Choice>& out) {
+                  bool reproducible, std::vector<ConvPlan::Choice>& out) {
   for (int i = 0; i < returned; ++i) {
     const Perf& r = perf[i];
     const int algorithm = static_cast<int>(r.algo);
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kWorkspaceLimit) continue;
-    if (options.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
+    if (reproducible && r.determinism != CUDNN_DETERMINISTIC) continue;
     const bool fp32 = options.precision == Precision::fp32 && !half;
     if (fp32 && r.mathType != CUDNN_FMA_MATH) continue;
     if (fp32 && options.deterministic && transform_algorithm(op, algorithm)) continue;
@@ -117,12 +120,20 @@ ConvPlan& CudaBackend::conv_plan(ConvOp op, const ConvParams& p, const Shape& x,
   if (auto found = conv_plans_.find(key); found != conv_plans_.end()) return *found->second;
   auto plan = std::make_unique<ConvPlan>();
   plan->op = op;
+  const bool reproducible = options_.deterministic;
   describe(*plan, p, x, w, y, bf16());
-  choose_algorithms(*plan);
+  choose_algorithms(*plan, reproducible);
   if (plan->choices.empty() && plan->half) {
     // No bf16 kernel for this shape: this op of this layer runs in f32.
     describe(*plan, p, x, w, y, false);
-    choose_algorithms(*plan);
+    choose_algorithms(*plan, reproducible);
+  }
+  if (plan->choices.empty() && reproducible) {
+    // Better a run that may differ in the last bits than no run: said once per shape.
+    choose_algorithms(*plan, false);
+    if (!plan->choices.empty())
+      spdlog::warn("{}: cuDNN has no reproducible algorithm for input {} and kernel {}; this op may differ run to run",
+                   op_name(op), x.str(), w.str());
   }
   if (plan->choices.empty())
     fail<CudnnError>("cuDNN offers no {} algorithm for input {} and kernel {} that fits the options ({}{}) and the "
@@ -172,7 +183,7 @@ void CudaBackend::describe(ConvPlan& plan, const ConvParams& p, const Shape& x, 
   plan.current = 0;
 }
 
-void CudaBackend::choose_algorithms(ConvPlan& plan) {
+void CudaBackend::choose_algorithms(ConvPlan& plan, bool reproducible) {
   cudnnHandle_t h = cudnn_.get();
   const int count = algorithm_count(plan.op);
   cudnnConvolutionFwdAlgoPerf_t forward[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
@@ -250,12 +261,12 @@ void CudaBackend::choose_algorithms(ConvPlan& plan) {
     }
   }
   switch (plan.op) {
-    case ConvOp::forward: keep_allowed(forward, returned, plan.op, options_, plan.half, plan.choices); break;
+    case ConvOp::forward: keep_allowed(forward, returned, plan.op, options_, plan.half, reproducible, plan.choices); break;
     case ConvOp::backward_data:
-      keep_allowed(backward_data, returned, plan.op, options_, plan.half, plan.choices);
+      keep_allowed(backward_data, returned, plan.op, options_, plan.half, reproducible, plan.choices);
       break;
     case ConvOp::backward_filter:
-      keep_allowed(backward_filter, returned, plan.op, options_, plan.half, plan.choices);
+      keep_allowed(backward_filter, returned, plan.op, options_, plan.half, reproducible, plan.choices);
       break;
   }
   // The best algorithm whose workspace can be had comes first; the rest stay as fallbacks.

@@ -202,16 +202,21 @@ void CudaBackend::copy(const Tensor& source, Tensor& destination) {
   if (source.bytes() != destination.bytes())
     fail<ShapeError>("copy: {} and {} differ in size", source.shape().str(), destination.shape().str());
   if (source.raw() != destination.raw() && source.bytes() > 0)
-    STRIDE_CUDA_CHECK(
-        cudaMemcpyAsync(destination.raw(), source.raw(), source.bytes(), cudaMemcpyDeviceToDevice, s()));
+    STRIDE_CUDA_CHECK(cudaMemcpyAsync(destination.raw(), source.raw(), source.bytes(), cudaMemcpyDeviceToDevice, s()));
 }
 
 void CudaBackend::fill(Tensor& tensor, float value) {
   ++generation_;
   switch (tensor.dtype()) {
-    case DType::f32: launch_fill_f32(tensor.f32(), tensor.elements(), value, s()); break;
-    case DType::i32: launch_fill_i32(tensor.i32(), tensor.elements(), static_cast<int32_t>(value), s()); break;
-    case DType::f64: launch_fill_f64(tensor.f64(), tensor.elements(), static_cast<double>(value), s()); break;
+    case DType::f32:
+      launch_fill_f32(tensor.f32(), tensor.elements(), value, s());
+      break;
+    case DType::i32:
+      launch_fill_i32(tensor.i32(), tensor.elements(), static_cast<int32_t>(value), s());
+      break;
+    case DType::f64:
+      launch_fill_f64(tensor.f64(), tensor.elements(), static_cast<double>(value), s());
+      break;
     case DType::u8:
       if (tensor.bytes() > 0)
         STRIDE_CUDA_CHECK(cudaMemsetAsync(tensor.raw(), static_cast<int>(value), tensor.bytes(), s()));

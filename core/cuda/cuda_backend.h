@@ -195,7 +195,7 @@ class CudaBackend final : public Backend {
   Scratch conv_gradient_;  // bf16 dy
   Scratch partials_;       // per-channel reductions
   Scratch clip_partials_;
-  Scratch masked_gradient_;  // dy through the fused ReLU's mask
+  Scratch masked_gradient_;    // dy through the fused ReLU's mask
   Scratch dense_a_, dense_b_;  // bf16 copies for cuBLAS
 };
 

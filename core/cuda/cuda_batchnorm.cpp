@@ -54,21 +54,20 @@ BatchNormPlan& CudaBackend::batchnorm_plan(const Shape& x) {
   auto plan = std::make_unique<BatchNormPlan>();
   plan->x = make_tensor_desc();
   STRIDE_CUDNN_CHECK(cudnnSetTensor4dDescriptor(plan->x.get(), CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT,
-                                                static_cast<int>(x[0]), static_cast<int>(x[3]),
-                                                static_cast<int>(x[1]), static_cast<int>(x[2])));
+                                                static_cast<int>(x[0]), static_cast<int>(x[3]), static_cast<int>(x[1]),
+                                                static_cast<int>(x[2])));
   plan->channels = make_tensor_desc();
   STRIDE_CUDNN_CHECK(cudnnDeriveBNTensorDescriptor(plan->channels.get(), plan->x.get(), CUDNN_BATCHNORM_SPATIAL));
   const cudnnBatchNormMode_t mode = CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
   cudnnHandle_t h = cudnn_.get();
-  const cudnnStatus_t sizes[] = {
-      cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(h, mode, CUDNN_BATCHNORM_OPS_BN, plan->x.get(), nullptr,
-                                                               plan->x.get(), plan->channels.get(), nullptr,
-                                                               &plan->forward_workspace),
-      cudnnGetBatchNormalizationBackwardExWorkspaceSize(h, mode, CUDNN_BATCHNORM_OPS_BN, plan->x.get(), plan->x.get(),
-                                                        plan->x.get(), nullptr, plan->x.get(), plan->channels.get(),
-                                                        nullptr, &plan->backward_workspace),
-      cudnnGetBatchNormalizationTrainingExReserveSpaceSize(h, mode, CUDNN_BATCHNORM_OPS_BN, nullptr, plan->x.get(),
-                                                           &plan->reserve)};
+  const cudnnStatus_t sizes[] = {cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+                                     h, mode, CUDNN_BATCHNORM_OPS_BN, plan->x.get(), nullptr, plan->x.get(),
+                                     plan->channels.get(), nullptr, &plan->forward_workspace),
+                                 cudnnGetBatchNormalizationBackwardExWorkspaceSize(
+                                     h, mode, CUDNN_BATCHNORM_OPS_BN, plan->x.get(), plan->x.get(), plan->x.get(),
+                                     nullptr, plan->x.get(), plan->channels.get(), nullptr, &plan->backward_workspace),
+                                 cudnnGetBatchNormalizationTrainingExReserveSpaceSize(
+                                     h, mode, CUDNN_BATCHNORM_OPS_BN, nullptr, plan->x.get(), &plan->reserve)};
   for (cudnnStatus_t status : sizes) {
     if (status == CUDNN_STATUS_SUCCESS) continue;
     if (!not_supported(status)) check_cudnn(status, "batch norm workspace sizes", __FILE__, __LINE__);
@@ -104,8 +103,8 @@ void CudaBackend::batchnorm_forward_training(const BatchNormParams& p, const Ten
     status = cudnnBatchNormalizationForwardTrainingEx(
         cudnn_.get(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN, &one, &zero, plan.x.get(), x.raw(),
         nullptr, nullptr, plan.x.get(), y.raw(), plan.channels.get(), gamma.raw(), beta.raw(), factor,
-        running_mean.raw(), running_var.raw(), p.epsilon, saved_mean.raw(), saved_var.raw(), nullptr,
-        workspace_.data, plan.forward_workspace, plan.reserve > 0 ? reserve.raw() : nullptr, plan.reserve);
+        running_mean.raw(), running_var.raw(), p.epsilon, saved_mean.raw(), saved_var.raw(), nullptr, workspace_.data,
+        plan.forward_workspace, plan.reserve > 0 ? reserve.raw() : nullptr, plan.reserve);
     if (not_supported(status)) plan.persistent = false;  // from now on, forward and backward
   }
   if (!plan.persistent)
@@ -115,8 +114,7 @@ void CudaBackend::batchnorm_forward_training(const BatchNormParams& p, const Ten
                                                     p.epsilon, saved_mean.raw(), saved_var.raw());
   check_cudnn(status, "cudnnBatchNormalizationForwardTraining", __FILE__, __LINE__);
   if (p.fuse_relu)
-    launch_relu_mask_forward(y.f32(), reinterpret_cast<uint32_t*>(reserve.u8() + plan.mask_offset), y.elements(),
-                             s());
+    launch_relu_mask_forward(y.f32(), reinterpret_cast<uint32_t*>(reserve.u8() + plan.mask_offset), y.elements(), s());
 }
 
 void CudaBackend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy, const Tensor& gamma,
@@ -158,13 +156,13 @@ void CudaBackend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, 
 }
 
 void CudaBackend::batchnorm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                                              const Tensor& beta, const Tensor& running_mean,
-                                              const Tensor& running_var, Tensor& y) {
+                                              const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                              Tensor& y) {
   check_channels("batchnorm", x.shape(), {&gamma, &beta, &running_mean, &running_var});
   if (x.shape() != y.shape()) fail<ShapeError>("batchnorm: {} into {}", x.shape().str(), y.shape().str());
   const int64_t channels = gamma.elements();
-  launch_bn_inference(x.f32(), gamma.f32(), beta.f32(), running_mean.f32(), running_var.f32(), p.epsilon,
-                      p.fuse_relu, y.f32(), rows_of(x, channels, "batchnorm"), channels, s());
+  launch_bn_inference(x.f32(), gamma.f32(), beta.f32(), running_mean.f32(), running_var.f32(), p.epsilon, p.fuse_relu,
+                      y.f32(), rows_of(x, channels, "batchnorm"), channels, s());
 }
 
 void CudaBackend::batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,
@@ -177,9 +175,9 @@ void CudaBackend::batchnorm_backward_inference(const BatchNormParams& p, const T
                                channels, s());
 }
 
-void CudaBackend::batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x,
-                                                          const Tensor& dy, const Tensor& running_mean,
-                                                          const Tensor& running_var, Tensor& dgamma, Tensor& dbeta) {
+void CudaBackend::batchnorm_backward_inference_parameters(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                                                          const Tensor& running_mean, const Tensor& running_var,
+                                                          Tensor& dgamma, Tensor& dbeta) {
   expect_same_elements(x, dy, "batchnorm_backward_inference_parameters");
   const int64_t channels = running_mean.elements();
   if (running_var.elements() != channels || dgamma.elements() != channels || dbeta.elements() != channels ||
@@ -221,13 +219,12 @@ void CudaBackend::batchnorm_mean_from_sums(const Tensor& sums, const Tensor& shi
 }
 
 void CudaBackend::batchnorm_statistics_from_sums(const BatchNormParams& p, const Tensor& sums, const Tensor& shift,
-                                                 Tensor& mean, Tensor& var, Tensor& running_mean,
-                                                 Tensor& running_var) {
+                                                 Tensor& mean, Tensor& var, Tensor& running_mean, Tensor& running_var) {
   const int64_t channels = shift.elements();
   expect_sums(sums, channels, "batchnorm_statistics_from_sums");
   expect_channels({&mean, &var, &running_mean, &running_var}, channels, "batchnorm_statistics_from_sums");
-  launch_bn_statistics_from_sums(sums.f32(), shift.f32(), mean.f32(), var.f32(), running_mean.f32(),
-                                 running_var.f32(), p.momentum, channels, s());
+  launch_bn_statistics_from_sums(sums.f32(), shift.f32(), mean.f32(), var.f32(), running_mean.f32(), running_var.f32(),
+                                 p.momentum, channels, s());
 }
 
 void CudaBackend::batchnorm_backward_partial_sums(const BatchNormParams& p, const Tensor& x, const Tensor& dy,

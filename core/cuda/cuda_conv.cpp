@@ -42,12 +42,11 @@ void CudaBackend::conv_forward(const ConvParams& p, const Tensor& x, const Tenso
   const bool bias = has_bias(epilogue);
   if (plan.half || bias || epilogue.residual != nullptr || epilogue.activate)
     launch_epilogue(output, plan.half, bias ? epilogue.bias->f32() : nullptr,
-                    epilogue.residual != nullptr ? epilogue.residual->f32() : nullptr, y.f32(), y.elements(),
-                    y.dim(3), act_args(epilogue), s());
+                    epilogue.residual != nullptr ? epilogue.residual->f32() : nullptr, y.f32(), y.elements(), y.dim(3),
+                    act_args(epilogue), s());
 }
 
-void CudaBackend::conv_backward_data(const ConvParams& p, const Tensor& dy, const Tensor& w, Tensor& dx,
-                                     float beta) {
+void CudaBackend::conv_backward_data(const ConvParams& p, const Tensor& dy, const Tensor& w, Tensor& dx, float beta) {
   check_conv("conv_backward_data", p, dx.shape(), w.shape(), dy.shape());
   ConvPlan& plan = conv_plan(ConvOp::backward_data, p, dx.shape(), w.shape(), dy.shape());
   const void* grad = conv_gradient(plan, dy);
@@ -82,8 +81,7 @@ void CudaBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, co
 
 void CudaBackend::channel_sums(const ChannelSumArgs& args) {
   const int64_t partials = channel_sum_partials(args.rows, args.channels);
-  launch_channel_sums(args, static_cast<double*>(grow(partials_, static_cast<size_t>(partials) * sizeof(double))),
-                      s());
+  launch_channel_sums(args, static_cast<double*>(grow(partials_, static_cast<size_t>(partials) * sizeof(double))), s());
 }
 
 void CudaBackend::bias_gradient(const Tensor& dy, Tensor& dbias, float beta) {

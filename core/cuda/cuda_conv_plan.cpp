@@ -34,18 +34,24 @@ bool not_supported(cudnnStatus_t status) {
 
 const char* op_name(ConvOp op) {
   switch (op) {
-    case ConvOp::forward: return "conv_forward";
-    case ConvOp::backward_data: return "conv_backward_data";
-    case ConvOp::backward_filter: return "conv_backward_weights";
+    case ConvOp::forward:
+      return "conv_forward";
+    case ConvOp::backward_data:
+      return "conv_backward_data";
+    case ConvOp::backward_filter:
+      return "conv_backward_weights";
   }
   return "conv";
 }
 
 int algorithm_count(ConvOp op) {
   switch (op) {
-    case ConvOp::forward: return CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
-    case ConvOp::backward_data: return CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-    case ConvOp::backward_filter: return CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+    case ConvOp::forward:
+      return CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+    case ConvOp::backward_data:
+      return CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+    case ConvOp::backward_filter:
+      return CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
   }
   return 0;
 }
@@ -92,8 +98,7 @@ cudnnStatus_t workspace_size(cudnnHandle_t h, const ConvPlan& plan, int algorith
       return cudnnGetConvolutionForwardWorkspaceSize(h, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(),
                                                      static_cast<cudnnConvolutionFwdAlgo_t>(algorithm), bytes);
     case ConvOp::backward_data:
-      return cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w.get(), plan.y.get(), plan.conv.get(),
-                                                          plan.x.get(),
+      return cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(),
                                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(algorithm), bytes);
     case ConvOp::backward_filter:
       return cudnnGetConvolutionBackwardFilterWorkspaceSize(
@@ -136,10 +141,11 @@ ConvPlan& CudaBackend::conv_plan(ConvOp op, const ConvParams& p, const Shape& x,
                    op_name(op), x.str(), w.str());
   }
   if (plan->choices.empty())
-    fail<CudnnError>("cuDNN offers no {} algorithm for input {} and kernel {} that fits the options ({}{}) and the "
-                     "GPU's memory",
-                     op_name(op), x.str(), w.str(), precision_text(options_.precision),
-                     options_.deterministic ? ", deterministic" : "");
+    fail<CudnnError>(
+        "cuDNN offers no {} algorithm for input {} and kernel {} that fits the options ({}{}) and the "
+        "GPU's memory",
+        op_name(op), x.str(), w.str(), precision_text(options_.precision),
+        options_.deterministic ? ", deterministic" : "");
   STRIDE_CUDNN_CHECK(cudnnSetConvolutionMathType(plan->conv.get(), plan->choices[plan->current].math));
   ++plans_built_;
   return *conv_plans_.emplace(key, std::move(plan)).first->second;
@@ -162,11 +168,10 @@ void CudaBackend::describe(ConvPlan& plan, const ConvParams& p, const Shape& x, 
       cudnnSetFilter4dDescriptor(plan.w.get(), type, CUDNN_TENSOR_NHWC, i32(w[3]), i32(w[2]), i32(w[0]), i32(w[1])));
   plan.conv = make_conv_desc();
   STRIDE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan.conv.get(), symmetric ? i32(p.pad_top) : 0,
-                                                     symmetric ? i32(p.pad_left) : 0, i32(p.stride_h),
-                                                     i32(p.stride_w), 1, 1, CUDNN_CROSS_CORRELATION,
-                                                     CUDNN_DATA_FLOAT));
+                                                     symmetric ? i32(p.pad_left) : 0, i32(p.stride_h), i32(p.stride_w),
+                                                     1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
   // What cuDNN may search: FMA only in fp32; TF32 tensor cores allowed in tf32; tensor cores on bf16 data.
-  const cudnnMathType_t math = half                                      ? CUDNN_TENSOR_OP_MATH
+  const cudnnMathType_t math = half                                    ? CUDNN_TENSOR_OP_MATH
                                : options_.precision == Precision::fp32 ? CUDNN_FMA_MATH
                                                                        : CUDNN_DEFAULT_MATH;
   STRIDE_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), math));
@@ -197,8 +202,8 @@ void CudaBackend::choose_algorithms(ConvPlan& plan, bool reproducible) {
                                                                   plan.y.get(), count, &returned, forward));
         break;
       case ConvOp::backward_data:
-        STRIDE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-            h, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(), count, &returned, backward_data));
+        STRIDE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan.w.get(), plan.y.get(), plan.conv.get(),
+                                                                       plan.x.get(), count, &returned, backward_data));
         break;
       case ConvOp::backward_filter:
         STRIDE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
@@ -238,7 +243,8 @@ void CudaBackend::choose_algorithms(ConvPlan& plan, bool reproducible) {
       STRIDE_CUDNN_CHECK(cudnnGetFilter4dDescriptor(plan.w.get(), &type, &format, &fk, &fc, &fh, &fw));
       return int64_t{fk} * fc * fh * fw * esize;
     }();
-    Tensor x(*this, Shape{x_bytes}, DType::u8), w(*this, Shape{w_bytes}, DType::u8), y(*this, Shape{y_bytes}, DType::u8);
+    Tensor x(*this, Shape{x_bytes}, DType::u8), w(*this, Shape{w_bytes}, DType::u8),
+        y(*this, Shape{y_bytes}, DType::u8);
     for (Tensor* t : {&x, &w, &y}) fill(*t, 0.0f);
     switch (plan.op) {
       case ConvOp::forward:
@@ -247,21 +253,21 @@ void CudaBackend::choose_algorithms(ConvPlan& plan, bool reproducible) {
                                                                   &returned, forward, ws, wanted));
         break;
       case ConvOp::backward_data:
-        STRIDE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, plan.w.get(), w.raw(), plan.y.get(),
-                                                                       y.raw(), plan.conv.get(), plan.x.get(),
-                                                                       x.raw(), count, &returned, backward_data, ws,
-                                                                       wanted));
+        STRIDE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, plan.w.get(), w.raw(), plan.y.get(), y.raw(),
+                                                                       plan.conv.get(), plan.x.get(), x.raw(), count,
+                                                                       &returned, backward_data, ws, wanted));
         break;
       case ConvOp::backward_filter:
-        STRIDE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, plan.x.get(), x.raw(), plan.y.get(),
-                                                                         y.raw(), plan.conv.get(), plan.w.get(),
-                                                                         w.raw(), count, &returned, backward_filter,
-                                                                         ws, wanted));
+        STRIDE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+            h, plan.x.get(), x.raw(), plan.y.get(), y.raw(), plan.conv.get(), plan.w.get(), w.raw(), count, &returned,
+            backward_filter, ws, wanted));
         break;
     }
   }
   switch (plan.op) {
-    case ConvOp::forward: keep_allowed(forward, returned, plan.op, options_, plan.half, reproducible, plan.choices); break;
+    case ConvOp::forward:
+      keep_allowed(forward, returned, plan.op, options_, plan.half, reproducible, plan.choices);
+      break;
     case ConvOp::backward_data:
       keep_allowed(backward_data, returned, plan.op, options_, plan.half, reproducible, plan.choices);
       break;
@@ -288,15 +294,14 @@ void CudaBackend::run_conv(ConvPlan& plan, const void* a, const void* b, void* o
                                            c.workspace, &beta, plan.y.get(), out);
           break;
         case ConvOp::backward_data:
-          status = cudnnConvolutionBackwardData(cudnn_.get(), &one, plan.w.get(), a, plan.y.get(), b,
-                                                plan.conv.get(), static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algorithm),
+          status = cudnnConvolutionBackwardData(cudnn_.get(), &one, plan.w.get(), a, plan.y.get(), b, plan.conv.get(),
+                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algorithm),
                                                 workspace_.data, c.workspace, &beta, plan.x.get(), out);
           break;
         case ConvOp::backward_filter:
-          status = cudnnConvolutionBackwardFilter(
-              cudnn_.get(), &one, plan.x.get(), a, plan.y.get(), b, plan.conv.get(),
-              static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algorithm), workspace_.data, c.workspace, &beta,
-              plan.w.get(), out);
+          status = cudnnConvolutionBackwardFilter(cudnn_.get(), &one, plan.x.get(), a, plan.y.get(), b, plan.conv.get(),
+                                                  static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algorithm),
+                                                  workspace_.data, c.workspace, &beta, plan.w.get(), out);
           break;
       }
       if (status == CUDNN_STATUS_SUCCESS) return;

@@ -19,17 +19,16 @@ int as_int(int64_t v, const char* what) {
 
 }  // namespace
 
-void CudaBackend::gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const void* a,
-                       int64_t lda, const void* b, int64_t ldb, float beta, float* c, int64_t ldc,
-                       bool inputs_bf16) {
+void CudaBackend::gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const void* a, int64_t lda,
+                       const void* b, int64_t ldb, float beta, float* c, int64_t ldc, bool inputs_bf16) {
   const float one = 1.0f;
   const cublasOperation_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int mi = as_int(m, "m"), ni = as_int(n, "n"), ki = as_int(k, "k");
   if (inputs_bf16) {
-    STRIDE_CUBLAS_CHECK(cublasGemmEx(cublas_.get(), op_a, op_b, mi, ni, ki, &one, a, CUDA_R_16BF,
-                                     as_int(lda, "lda"), b, CUDA_R_16BF, as_int(ldb, "ldb"), &beta, c, CUDA_R_32F,
-                                     as_int(ldc, "ldc"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    STRIDE_CUBLAS_CHECK(cublasGemmEx(cublas_.get(), op_a, op_b, mi, ni, ki, &one, a, CUDA_R_16BF, as_int(lda, "lda"), b,
+                                     CUDA_R_16BF, as_int(ldb, "ldb"), &beta, c, CUDA_R_32F, as_int(ldc, "ldc"),
+                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   } else {
     STRIDE_CUBLAS_CHECK(cublasSgemm(cublas_.get(), op_a, op_b, mi, ni, ki, &one, static_cast<const float*>(a),
                                     as_int(lda, "lda"), static_cast<const float*>(b), as_int(ldb, "ldb"), &beta, c,

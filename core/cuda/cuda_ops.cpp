@@ -89,9 +89,8 @@ void CudaBackend::adam_update(const AdamParams& p, std::span<const ArenaSegment>
   const float bias_correction1 = 1.0f - std::pow(p.beta1, static_cast<float>(p.step));
   args.sqrt_bias_correction2 = std::sqrt(1.0f - std::pow(p.beta2, static_cast<float>(p.step)));
   args.step_size = p.lr / bias_correction1;
-  for_tables(segments, p.weight_decay, [&](const SegmentTable& table) {
-    launch_adam(table, args, w.f32(), g.f32(), m.f32(), v.f32(), s());
-  });
+  for_tables(segments, p.weight_decay,
+             [&](const SegmentTable& table) { launch_adam(table, args, w.f32(), g.f32(), m.f32(), v.f32(), s()); });
 }
 
 void CudaBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
@@ -111,13 +110,11 @@ void CudaBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> s
   });
 }
 
-void CudaBackend::clip_by_global_norm(std::span<const ArenaSegment> segments, Tensor& g, float max_norm,
-                                      Tensor& norm) {
+void CudaBackend::clip_by_global_norm(std::span<const ArenaSegment> segments, Tensor& g, float max_norm, Tensor& norm) {
   check_segments(segments, {&g}, "clip_by_global_norm");
   if (norm.elements() != 1) fail<ShapeError>("clip_by_global_norm: norm {} is not one value", norm.shape().str());
   if (max_norm > 0) ++generation_;  // g may be scaled (the device decides)
-  auto* partials =
-      static_cast<double*>(grow(clip_partials_, static_cast<size_t>(clip_partials()) * sizeof(double)));
+  auto* partials = static_cast<double*>(grow(clip_partials_, static_cast<size_t>(clip_partials()) * sizeof(double)));
   bool first = true;
   for_tables(segments, 0.0f, [&](const SegmentTable& table) {
     launch_sum_squares(table, g.f32(), partials, !first, s());

@@ -8,8 +8,8 @@
 
 #include <vector>
 
-#include "cuda_check.h"
 #include "cuda_backend.h"
+#include "cuda_check.h"
 
 namespace stride::cuda {
 
@@ -41,8 +41,6 @@ struct BatchNormPlan {
 };
 
 // Symmetric padding fits cuDNN's descriptors; anything else is padded by hand.
-inline bool symmetric_padding(const ConvParams& p) {
-  return p.pad_top == p.pad_bottom && p.pad_left == p.pad_right;
-}
+inline bool symmetric_padding(const ConvParams& p) { return p.pad_top == p.pad_bottom && p.pad_left == p.pad_right; }
 
 }  // namespace stride::cuda

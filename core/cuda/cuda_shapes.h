@@ -52,9 +52,12 @@ inline void check_epilogue(const char* op, const Epilogue& e, const Tensor& y) {
 
 inline ActArgs act_args(const ActivationParams& p) {
   switch (p.kind) {
-    case ActivationKind::relu: return {1, 0.0f};
-    case ActivationKind::leaky_relu: return {2, p.alpha};
-    case ActivationKind::elu: return {3, p.alpha};
+    case ActivationKind::relu:
+      return {1, 0.0f};
+    case ActivationKind::leaky_relu:
+      return {2, p.alpha};
+    case ActivationKind::elu:
+      return {3, p.alpha};
   }
   return {};
 }
@@ -62,9 +65,12 @@ inline ActArgs act_args(const ActivationParams& p) {
 // precision_name() lives in stride_core, which links this library: a copy keeps the dependency one way.
 inline const char* precision_text(Precision precision) {
   switch (precision) {
-    case Precision::fp32: return "fp32";
-    case Precision::tf32: return "tf32";
-    case Precision::bf16: return "bf16";
+    case Precision::fp32:
+      return "fp32";
+    case Precision::tf32:
+      return "tf32";
+    case Precision::bf16:
+      return "bf16";
   }
   return "?";
 }

@@ -74,8 +74,8 @@ void launch_pool_backward(const PoolGeometry& g, const float* x, const float* dy
 // error[0] is set to 1 and error[1] to the label when a label lies outside [0, k)
 // (error: host memory mapped into the device).
 void launch_softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k, float smoothing,
-                                  float grad_scale, float* probabilities, float* losses, float* dlogits,
-                                  int32_t* error, cudaStream_t stream);
+                                  float grad_scale, float* probabilities, float* losses, float* dlogits, int32_t* error,
+                                  cudaStream_t stream);
 // totals[0] += sum of losses, totals[1] += rows whose first largest logit is the label;
 // confusion[label * k + predicted] += 1 (confusion may be null).
 void launch_accumulate_classification(const float* logits, const int32_t* labels, const float* losses, int64_t n,
@@ -117,9 +117,8 @@ void launch_bn_backward_inference(const float* dy, const float* gamma, const flo
 void launch_bn_mean_from_sums(const float* sums, const float* shift, float* mean, int64_t channels,
                               cudaStream_t stream);
 // mean, biased var, and the running statistics moved by momentum (unbiased variance going in).
-void launch_bn_statistics_from_sums(const float* sums, const float* shift, float* mean, float* var,
-                                    float* running_mean, float* running_var, float momentum, int64_t channels,
-                                    cudaStream_t stream);
+void launch_bn_statistics_from_sums(const float* sums, const float* shift, float* mean, float* var, float* running_mean,
+                                    float* running_var, float momentum, int64_t channels, cudaStream_t stream);
 // dx = gamma / sqrt(var + eps) * (dy - sum_dy / count - xhat * sum_dy_xhat / count)
 void launch_bn_backward_from_sums(const float* x, const float* dy, const float* gamma, const float* mean,
                                   const float* var, const float* sums, float epsilon, float* dx, int64_t rows,
@@ -136,7 +135,7 @@ constexpr int kMaxSegmentsPerLaunch = 40;
 struct SegmentRun {
   int64_t offset = 0;  // first element in the arena
   int64_t count = 0;
-  int64_t begin = 0;  // running total of counts before this run (the launch's flat index)
+  int64_t begin = 0;   // running total of counts before this run (the launch's flat index)
   float decay = 0.0f;  // weight decay of this run (0 where it does not apply)
   int pad = 0;
 };

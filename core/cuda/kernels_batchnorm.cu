@@ -15,8 +15,7 @@ namespace {
 // ---- kernels ----
 
 __global__ void bn_inference_kernel(const float* x, const float* gamma, const float* beta, const float* mean,
-                                    const float* var, float epsilon, bool relu, float* y, int64_t n,
-                                    int64_t channels) {
+                                    const float* var, float epsilon, bool relu, float* y, int64_t n, int64_t channels) {
   STRIDE_GRID_LOOP(i, n) {
     const int64_t c = i % channels;
     const float v = gamma[c] * (x[i] - mean[c]) / sqrtf(var[c] + epsilon) + beta[c];
@@ -56,8 +55,8 @@ __global__ void bn_statistics_from_sums_kernel(const float* sums, const float* s
 }
 
 __global__ void bn_backward_from_sums_kernel(const float* x, const float* dy, const float* gamma, const float* mean,
-                                             const float* var, const float* sums, float epsilon, float* dx,
-                                             int64_t n, int64_t channels) {
+                                             const float* var, const float* sums, float epsilon, float* dx, int64_t n,
+                                             int64_t channels) {
   const double count = sums[2 * channels];
   STRIDE_GRID_LOOP(i, n) {
     const int64_t c = i % channels;
@@ -96,8 +95,7 @@ void launch_bn_inference(const float* x, const float* gamma, const float* beta, 
                          float epsilon, bool relu, float* y, int64_t rows, int64_t channels, cudaStream_t stream) {
   const int64_t n = rows * channels;
   if (n == 0) return;
-  bn_inference_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, gamma, beta, mean, var, epsilon, relu, y, n,
-                                                              channels);
+  bn_inference_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, gamma, beta, mean, var, epsilon, relu, y, n, channels);
   check_launch("bn_inference");
 }
 
@@ -116,9 +114,8 @@ void launch_bn_mean_from_sums(const float* sums, const float* shift, float* mean
   check_launch("bn_mean_from_sums");
 }
 
-void launch_bn_statistics_from_sums(const float* sums, const float* shift, float* mean, float* var,
-                                    float* running_mean, float* running_var, float momentum, int64_t channels,
-                                    cudaStream_t stream) {
+void launch_bn_statistics_from_sums(const float* sums, const float* shift, float* mean, float* var, float* running_mean,
+                                    float* running_var, float momentum, int64_t channels, cudaStream_t stream) {
   if (channels == 0) return;
   bn_statistics_from_sums_kernel<<<blocks_for(channels), kThreads, 0, stream>>>(sums, shift, mean, var, running_mean,
                                                                                 running_var, momentum, channels);

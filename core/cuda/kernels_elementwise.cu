@@ -15,22 +15,29 @@ namespace {
 
 __device__ __forceinline__ float activate(ActArgs act, float v) {
   switch (act.kind) {
-    case 1: return v > 0.0f ? v : 0.0f;
-    case 2: return v > 0.0f ? v : act.alpha * v;
-    case 3: return v > 0.0f ? v : act.alpha * expm1f(v);
-    default: return v;
+    case 1:
+      return v > 0.0f ? v : 0.0f;
+    case 2:
+      return v > 0.0f ? v : act.alpha * v;
+    case 3:
+      return v > 0.0f ? v : act.alpha * expm1f(v);
+    default:
+      return v;
   }
 }
 
 // The derivative times dy, from the input or (fused activations) the output.
 __device__ __forceinline__ float activate_backward(ActArgs act, bool from_output, float s, float g) {
   switch (act.kind) {
-    case 1: return s > 0.0f ? g : 0.0f;
-    case 2: return s > 0.0f ? g : act.alpha * g;
+    case 1:
+      return s > 0.0f ? g : 0.0f;
+    case 2:
+      return s > 0.0f ? g : act.alpha * g;
     case 3:
       if (s > 0.0f) return g;
       return from_output ? g * (s + act.alpha) : g * act.alpha * expf(s);
-    default: return g;
+    default:
+      return g;
   }
 }
 
@@ -47,9 +54,7 @@ __global__ void multiply_kernel(const float* a, const float* b, float* out, int6
   STRIDE_GRID_LOOP(i, n) out[i] = a[i] * b[i];
 }
 
-__global__ void scale_kernel(float* x, int64_t n, float alpha) {
-  STRIDE_GRID_LOOP(i, n) x[i] *= alpha;
-}
+__global__ void scale_kernel(float* x, int64_t n, float alpha) { STRIDE_GRID_LOOP(i, n) x[i] *= alpha; }
 
 __global__ void accumulate_kernel(const float* r, float* out, int64_t n, float beta) {
   if (beta == 0.0f) {
@@ -63,8 +68,8 @@ __global__ void activation_forward_kernel(const float* x, float* y, int64_t n, A
   STRIDE_GRID_LOOP(i, n) y[i] = activate(act, x[i]);
 }
 
-__global__ void activation_backward_kernel(const float* source, bool from_output, const float* dy, float* dx,
-                                           int64_t n, ActArgs act) {
+__global__ void activation_backward_kernel(const float* source, bool from_output, const float* dy, float* dx, int64_t n,
+                                           ActArgs act) {
   STRIDE_GRID_LOOP(i, n) dx[i] = activate_backward(act, from_output, source[i], dy[i]);
 }
 
@@ -165,8 +170,8 @@ void launch_epilogue(const void* in, bool in_bf16, const float* bias, const floa
                      int64_t channels, ActArgs act, cudaStream_t stream) {
   if (n == 0) return;
   if (in_bf16)
-    epilogue_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(in), bias, residual, y,
-                                                            n, channels, act);
+    epilogue_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(in), bias, residual, y, n,
+                                                            channels, act);
   else
     epilogue_kernel<<<blocks_for(n), kThreads, 0, stream>>>(static_cast<const float*>(in), bias, residual, y, n,
                                                             channels, act);

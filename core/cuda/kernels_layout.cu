@@ -136,8 +136,8 @@ void launch_crop_nhwc(const void* in, bool in_bf16, int64_t n, int64_t padded_h,
   const int64_t total = n * h * w * c;
   if (total == 0) return;
   if (in_bf16)
-    crop_kernel<<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(in), padded_h,
-                                                            padded_w, c, pad_top, pad_left, out, h, w, beta, total);
+    crop_kernel<<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(in), padded_h, padded_w,
+                                                            c, pad_top, pad_left, out, h, w, beta, total);
   else
     crop_kernel<<<blocks_for(total), kThreads, 0, stream>>>(static_cast<const float*>(in), padded_h, padded_w, c,
                                                             pad_top, pad_left, out, h, w, beta, total);

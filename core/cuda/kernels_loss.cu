@@ -32,8 +32,7 @@ __global__ void softmax_cross_entropy_kernel(const float* logits, const int32_t*
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   // The loop bound is uniform across a warp, so every lane takes part in the shuffles.
-  for (int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; row < n;
-       row += warps) {
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; row < n; row += warps) {
     const float* z = logits + row * k;
     float peak = -INFINITY;
     for (int64_t j = lane; j < k; j += 32) peak = fmaxf(peak, z[j]);
@@ -111,8 +110,8 @@ __global__ void argmax_rows_kernel(const float* x, int64_t n, int64_t k, int32_t
 // ---- launchers ----
 
 void launch_softmax_cross_entropy(const float* logits, const int32_t* labels, int64_t n, int64_t k, float smoothing,
-                                  float grad_scale, float* probabilities, float* losses, float* dlogits,
-                                  int32_t* error, cudaStream_t stream) {
+                                  float grad_scale, float* probabilities, float* losses, float* dlogits, int32_t* error,
+                                  cudaStream_t stream) {
   if (n == 0) return;
   constexpr int kRowsPerBlock = kThreads / 32;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + kRowsPerBlock - 1) / kRowsPerBlock, 65536));
@@ -124,8 +123,7 @@ void launch_softmax_cross_entropy(const float* logits, const int32_t* labels, in
 void launch_accumulate_classification(const float* logits, const int32_t* labels, const float* losses, int64_t n,
                                       int64_t k, double* totals, int32_t* confusion, cudaStream_t stream) {
   if (n == 0) return;
-  accumulate_classification_kernel<<<1, kTotalsThreads, 0, stream>>>(logits, labels, losses, n, k, totals,
-                                                                     confusion);
+  accumulate_classification_kernel<<<1, kTotalsThreads, 0, stream>>>(logits, labels, losses, n, k, totals, confusion);
   check_launch("accumulate_classification");
 }
 

@@ -126,8 +126,7 @@ void launch_sum_squares(const SegmentTable& table, const float* g, double* parti
 
 void launch_clip_scale(const SegmentTable& table, float* g, const double* partials, float* norm, bool write_norm,
                        float max_norm, cudaStream_t stream) {
-  clip_scale_kernel<<<blocks_for(table.total), kThreads, 0, stream>>>(table, g, partials, norm, write_norm,
-                                                                      max_norm);
+  clip_scale_kernel<<<blocks_for(table.total), kThreads, 0, stream>>>(table, g, partials, norm, write_norm, max_norm);
   check_launch("clip_scale");
 }
 

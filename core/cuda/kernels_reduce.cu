@@ -38,7 +38,9 @@ __global__ void channel_partials_kernel(ChannelSumArgs args, int64_t chunks, dou
     for (int64_t r = begin + threadIdx.y; r < end; r += kRowLanes) {
       const float a = args.a[r * channels + c];
       switch (args.kind) {
-        case ChannelSum::sum: s1 += a; break;
+        case ChannelSum::sum:
+          s1 += a;
+          break;
         case ChannelSum::bn_forward: {
           const double d = static_cast<double>(a) - center;
           s1 += d;

@@ -25,6 +25,6 @@ inline unsigned blocks_for(int64_t n, int threads = kThreads) {
 }  // namespace stride::cuda
 
 // Grid-stride loop over [0, n) with a 64-bit index.
-#define STRIDE_GRID_LOOP(i, n)                                                                        \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);              \
+#define STRIDE_GRID_LOOP(i, n)                                                           \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)

@@ -120,8 +120,8 @@ std::vector<ForkedRank> run_forked_ranks(int world, double timeout_s, const Fork
   for (Child& child : children) ::close(child.id_write);  // a child still reading sees end-of-file
 
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                                           timeout_s > 0 ? timeout_s : 1e9));
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(timeout_s > 0 ? timeout_s : 1e9));
   size_t open = children.size();
   std::vector<pollfd> fds;
   while (open > 0) {

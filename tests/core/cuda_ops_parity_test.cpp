@@ -232,8 +232,8 @@ TEST_F(CudaOpsParityTest, SoftmaxCrossEntropyAndMetrics) {
 
   Pair totals{Tensor(cpu(), Shape{2}, DType::f64), Tensor(gpu(), Shape{2}, DType::f64)};
   Pair confusion{Tensor(cpu(), Shape{k, k}, DType::i32), Tensor(gpu(), Shape{k, k}, DType::i32)};
-  auto accumulate_twice = [](Backend& b, const Tensor& scores, const Tensor& truth, const Tensor& loss,
-                             Tensor& sums, Tensor& counts) {
+  auto accumulate_twice = [](Backend& b, const Tensor& scores, const Tensor& truth, const Tensor& loss, Tensor& sums,
+                             Tensor& counts) {
     b.fill(sums, 0.0f);
     b.fill(counts, 0.0f);
     for (int batch = 0; batch < 2; ++batch) b.accumulate_classification(scores, truth, loss, sums, counts);

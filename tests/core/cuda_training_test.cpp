@@ -7,11 +7,11 @@
 
 #include "cuda_parity.h"
 #include "stride/core/layer.h"
+#include "stride/core/layers.h"
 #include "stride/core/loss.h"
 #include "stride/core/model.h"
 #include "stride/core/optimizer.h"
 #include "stride/core/spec.h"
-#include "stride/core/layers.h"
 
 namespace stride::testing {
 namespace {
@@ -20,9 +20,9 @@ constexpr int64_t kClasses = 10;
 const Shape kImage{28, 28, 1};
 
 struct TrainingRun {
-  std::vector<double> losses;     // mean loss of each step's batch
-  Values parameters;              // the arena after the last step
-  std::vector<Values> buffers;    // batch-norm running statistics
+  std::vector<double> losses;   // mean loss of each step's batch
+  Values parameters;            // the arena after the last step
+  std::vector<Values> buffers;  // batch-norm running statistics
   BackendCounters after_first, after_second;
 };
 

@@ -158,7 +158,8 @@ TEST_F(NcclCommunicatorTest, OneRankOnTheBackendsStream) {
 
     // Synchronised batch norm through NCCL equals plain batch norm on one replica.
     const Shape sample{3, 4, 5};
-    const Values x = random_values(2 * sample.elements(), 11, 2.5f, 3.5f), dy = random_values(2 * sample.elements(), 12);
+    const Values x = random_values(2 * sample.elements(), 11, 2.5f, 3.5f),
+                 dy = random_values(2 * sample.elements(), 12);
     Values dx_sync, dx_whole;
     const Values y_sync = synchronised_batch_norm(b, comm, sample, 2, x, dy, dx_sync);
     const Values y_whole = whole_batch_norm(b, sample, 2, x, dy, dx_whole);
@@ -215,7 +216,8 @@ TEST_F(NcclCommunicatorTest, TwoRanksReduceBroadcastAndSynchronise) {
     // Synchronised batch norm over two replicas equals batch norm over the whole batch.
     const Shape sample{3, 4, 5};
     const int64_t share = sample.elements() * 2;
-    const Values x = random_values(4 * sample.elements(), 13, 2.5f, 3.5f), dy = random_values(4 * sample.elements(), 14);
+    const Values x = random_values(4 * sample.elements(), 13, 2.5f, 3.5f),
+                 dy = random_values(4 * sample.elements(), 14);
     Values dx_whole, dx_sync;
     const Values y_whole = whole_batch_norm(b, sample, 4, x, dy, dx_whole);
     const Values x_mine(x.begin() + rank * share, x.begin() + (rank + 1) * share);

@@ -185,7 +185,8 @@ for row in json.load(sys.stdin):
   done
   step bench_pytorch_reduced 120 bash -c "python3 $bundle/torch_bench.py --batches 512 --precisions bf16,tf32 | tee -a $bench"
   if "$bin/stride" bench ops --help >/dev/null 2>&1; then
-    step bench_ops 60 "$bin/stride" bench ops --device cuda
+    step bench_ops_vgg_bn 90 "$bin/stride" bench ops --config configs/vgg_bn_fashion.ini --device cuda \
+      --set data.batch_size=128 --steps 20 --warmup 5
   else
     note bench_ops "this stride has no 'bench ops'"
   fi

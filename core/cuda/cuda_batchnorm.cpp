@@ -39,11 +39,6 @@ void expect_channels(std::initializer_list<const Tensor*> tensors, int64_t chann
     if (t->elements() != channels) fail<ShapeError>("{}: {} for {} channels", op, t->shape().str(), channels);
 }
 
-bool not_supported(cudnnStatus_t status) {
-  const int code = static_cast<int>(status);
-  return code >= CUDNN_STATUS_NOT_SUPPORTED && code < CUDNN_STATUS_NOT_SUPPORTED + 1000;
-}
-
 }  // namespace
 
 BatchNormPlan& CudaBackend::batchnorm_plan(const Shape& x) {
@@ -68,11 +63,10 @@ BatchNormPlan& CudaBackend::batchnorm_plan(const Shape& x) {
                                      nullptr, plan->x.get(), plan->channels.get(), nullptr, &plan->backward_workspace),
                                  cudnnGetBatchNormalizationTrainingExReserveSpaceSize(
                                      h, mode, CUDNN_BATCHNORM_OPS_BN, nullptr, plan->x.get(), &plan->reserve)};
-  for (cudnnStatus_t status : sizes) {
-    if (status == CUDNN_STATUS_SUCCESS) continue;
-    if (!not_supported(status)) check_cudnn(status, "batch norm workspace sizes", __FILE__, __LINE__);
-    plan->persistent = false;  // the plain SPATIAL calls need no workspace or reserve
-  }
+  // Any refusal of persistent mode (not supported for this shape or type): the plain SPATIAL calls, which
+  // need no workspace or reserve.
+  for (cudnnStatus_t status : sizes)
+    if (status != CUDNN_STATUS_SUCCESS) plan->persistent = false;
   if (!plan->persistent) plan->forward_workspace = plan->backward_workspace = plan->reserve = 0;
   plan->mask_offset = align(plan->reserve);
   ++plans_built_;
@@ -105,7 +99,8 @@ void CudaBackend::batchnorm_forward_training(const BatchNormParams& p, const Ten
         nullptr, nullptr, plan.x.get(), y.raw(), plan.channels.get(), gamma.raw(), beta.raw(), factor,
         running_mean.raw(), running_var.raw(), p.epsilon, saved_mean.raw(), saved_var.raw(), nullptr, workspace_.data,
         plan.forward_workspace, plan.reserve > 0 ? reserve.raw() : nullptr, plan.reserve);
-    if (not_supported(status)) plan.persistent = false;  // from now on, forward and backward
+    // Refused (cuDNN's persistent kernels cover fewer shapes): the plain calls from now on, forward and backward.
+    if (status != CUDNN_STATUS_SUCCESS) plan.persistent = false;
   }
   if (!plan.persistent)
     status = cudnnBatchNormalizationForwardTraining(cudnn_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, plan.x.get(),
@@ -147,7 +142,7 @@ void CudaBackend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, 
         plan.reserve > 0 ? const_cast<void*>(reserve.raw()) : nullptr, plan.reserve);
   }
   // The plain call needs only the saved mean and inverse std, whichever mode wrote them.
-  if (!plan.persistent || not_supported(status))
+  if (!plan.persistent || status != CUDNN_STATUS_SUCCESS)
     status = cudnnBatchNormalizationBackward(cudnn_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero,
                                              plan.x.get(), x.raw(), plan.x.get(), grad, plan.x.get(), dx.raw(),
                                              plan.channels.get(), gamma.raw(), dgamma.raw(), dbeta.raw(), p.epsilon,

@@ -246,6 +246,13 @@ int64_t Model::largest_activation_bytes() const {
   return largest * static_cast<int64_t>(sizeof(float));
 }
 
+int64_t Model::micro_batch_rows(int64_t n, size_t bytes, Mode mode) const {
+  if (bytes == 0 || n <= 1 || (mode == Mode::training && !samples_independent())) return n;
+  const int64_t fits = std::max<int64_t>(1, static_cast<int64_t>(bytes) / std::max<int64_t>(1, largest_activation_bytes()));
+  const int64_t pieces = (n + fits - 1) / fits;
+  return (n + pieces - 1) / pieces;
+}
+
 void Model::freeze_first(size_t n) {
   for (size_t i = 0; i < layers_.size(); ++i) layers_[i]->set_trainable(i >= n);
 }

@@ -1,6 +1,7 @@
 // BatchSlots and the evaluation pass.
 #include "evaluator.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "stride/common/error.h"
@@ -66,10 +67,17 @@ EvalTotals evaluate(Model& model, SoftmaxCrossEntropy& loss, BatchSlots& slots, 
   for (int64_t done = 1; const data::Batch* batch = loader.next(); ++done) {
     if (batch->size == 0) continue;
     slots.load(*batch);
-    const Tensor& logits = model.forward(ctx, slots.images());
-    loss.compute(backend, logits, slots.labels(), 1.0f);
-    backend.accumulate_classification(logits, slots.labels(), loss.losses(), totals, counts);
-    seen += batch->size;
+    // In pieces whose activations stay in the backend's caches (Model::micro_batch_rows).
+    const int64_t n = batch->size;
+    const int64_t rows = model.micro_batch_rows(n, backend.micro_batch_bytes(), ctx.mode);
+    for (int64_t begin = 0; begin < n; begin += rows) {
+      const int64_t count = std::min(rows, n - begin);
+      const Tensor labels = slots.labels().batch_rows(begin, count);
+      const Tensor& logits = model.forward(ctx, slots.images().batch_rows(begin, count));
+      loss.compute(backend, logits, labels, 1.0f);
+      backend.accumulate_classification(logits, labels, loss.losses(), totals, counts);
+    }
+    seen += n;
     if (on_batch) on_batch(done);
   }
   double sums[2] = {0, 0};

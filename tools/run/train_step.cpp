@@ -17,18 +17,10 @@ TrainStep::TrainStep(Model& model, Optimizer& optimizer, SoftmaxCrossEntropy& lo
   model.backend().fill(totals_, 0.0f);
 }
 
-int64_t TrainStep::micro_batch_rows(int64_t n) const {
-  const size_t bytes = micro_batch_bytes_;
-  if (bytes == 0 || !model_.samples_independent()) return n;
-  const int64_t fits = std::max<int64_t>(1, static_cast<int64_t>(bytes) / model_.largest_activation_bytes());
-  const int64_t pieces = (n + fits - 1) / fits;
-  return (n + pieces - 1) / pieces;  // equal pieces, the last one perhaps shorter
-}
-
 void TrainStep::run(Context& ctx, const Tensor& images, const Tensor& labels, int64_t global_batch, float lr) {
   Backend& backend = model_.backend();
   const int64_t n = images.dim(0);
-  const int64_t rows = micro_batch_rows(n);
+  const int64_t rows = model_.micro_batch_rows(n, micro_batch_bytes_, ctx.mode);
   const int64_t first_sample = ctx.sample_offset;
   for (int64_t begin = 0; begin < n; begin += rows) {
     const int64_t count = std::min(rows, n - begin);

@@ -55,9 +55,6 @@ class TrainStep {
   Optimizer& optimizer_;
   SoftmaxCrossEntropy& loss_;
   GradientSync* sync_;
-  // Rows per micro-batch for a batch of n (n itself when it runs whole).
-  int64_t micro_batch_rows(int64_t n) const;
-
   size_t micro_batch_bytes_;
   Tensor totals_;  // f64 [2]: loss sum, correct
   Tensor no_confusion_;

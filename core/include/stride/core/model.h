@@ -104,6 +104,12 @@ class Model {
   bool samples_independent() const;
   // The largest activation (layer output) of one sample, in bytes.
   int64_t largest_activation_bytes() const;
+  // Rows per micro-batch of a batch of n whose largest activation should fit
+  // in `bytes` (Backend::micro_batch_bytes): equal pieces, the last perhaps
+  // shorter; n itself when bytes is 0, or in training when samples are not
+  // independent (inference never mixes them: batch norm uses its running
+  // statistics).
+  int64_t micro_batch_rows(int64_t n, size_t bytes, Mode mode) const;
 
  private:
   Shape input_shape_;

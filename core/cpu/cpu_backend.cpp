@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -45,6 +46,12 @@ float activate(const ActivationParams& p, float v) {
   return v;
 }
 
+// libgomp's workers sleep between parallel regions under OMP_WAIT_POLICY=passive.
+bool openmp_waits_passively() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  return policy != nullptr && (std::string_view(policy) == "passive" || std::string_view(policy) == "PASSIVE");
+}
+
 class CpuEvent final : public BackendEvent {
  public:
   void record() override {}
@@ -55,7 +62,11 @@ class CpuEvent final : public BackendEvent {
 }  // namespace
 
 CpuBackend::CpuBackend(int threads)
-    : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_), cache_(engine_), weights_(engine_), threads_(threads) {
+    : engine_(dnnl::engine::kind::cpu, 0),
+      stream_(engine_),
+      cache_(engine_, openmp_waits_passively()),
+      weights_(engine_),
+      threads_(threads) {
   if (threads > 0) omp_set_num_threads(threads);
   threads_ = omp_get_max_threads();
 }

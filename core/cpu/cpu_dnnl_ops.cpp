@@ -38,8 +38,9 @@ enum class Op : int64_t {
   weight_gradient_reorder,
 };
 
-// Problems below these sizes run on one thread: the work of a fork-join and
-// its barriers exceeds what a second thread saves (stride bench ops).
+// Problems below these sizes are small: with passive OpenMP waiting they run
+// on one thread, since waking the workers costs more than a second thread
+// saves (PrimitiveCache; measured with stride bench ops).
 constexpr double kSingleThreadFlops = 4e6;
 constexpr int64_t kSingleThreadElements = int64_t{1} << 16;
 

@@ -77,18 +77,23 @@ class ScopedThreads {
 
 class PrimitiveCache {
  public:
-  explicit PrimitiveCache(dnnl::engine& engine) : engine_(engine) {}
+  // one_thread_for_small: problems a caller calls small run on one thread.
+  // Worth it only while OpenMP's workers sleep between regions (passive
+  // waiting): waking them costs more than a small problem's work. With
+  // spinning workers a fork-join is a few microseconds and two threads win.
+  PrimitiveCache(dnnl::engine& engine, bool one_thread_for_small)
+      : engine_(engine), one_thread_for_small_(one_thread_for_small) {}
 
   // Returns the cached primitive for key, building it with make() the first
-  // time, on one thread when `single_thread` (a small problem; see
+  // time, on one thread when `small` and small problems run alone (see
   // CachedPrimitive::threads). make() returns (primitive, argument list,
   // scratchpad descriptor).
   template <typename Make>
-  CachedPrimitive& get(const OpKey& key, Make&& make, bool single_thread = false) {
+  CachedPrimitive& get(const OpKey& key, Make&& make, bool small = false) {
     auto found = cache_.find(key);
     if (found != cache_.end()) return *found->second;
     std::unique_ptr<CachedPrimitive> entry;
-    if (single_thread) {
+    if (small && one_thread_for_small_) {
       ScopedThreads one(1);
       entry = make();
       entry->threads = 1;
@@ -106,6 +111,7 @@ class PrimitiveCache {
 
  private:
   dnnl::engine& engine_;
+  bool one_thread_for_small_;
   std::unordered_map<OpKey, std::unique_ptr<CachedPrimitive>, OpKeyHash> cache_;
   std::vector<uint8_t> scratchpad_;
   uint64_t built_ = 0;

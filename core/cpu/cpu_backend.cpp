@@ -2,6 +2,7 @@
 // updates as OpenMP loops (oneDNN has no primitive for these). Parallel only
 // above a size where a fork-join pays for itself.
 #include "cpu_backend.h"
+#include "cpu_dropout.h"
 #include "parallel.h"
 
 #include <omp.h>
@@ -13,8 +14,6 @@
 #include <string_view>
 
 #include <fmt/format.h>
-
-#include "stride/common/rng.h"
 
 namespace stride::cpu {
 namespace {
@@ -39,9 +38,12 @@ void check_segments(std::span<const ArenaSegment> segments, std::initializer_lis
 
 float activate(const ActivationParams& p, float v) {
   switch (p.kind) {
-    case ActivationKind::relu: return v > 0.0f ? v : 0.0f;
-    case ActivationKind::leaky_relu: return v > 0.0f ? v : p.alpha * v;
-    case ActivationKind::elu: return v > 0.0f ? v : p.alpha * std::expm1(v);
+    case ActivationKind::relu:
+      return v > 0.0f ? v : 0.0f;
+    case ActivationKind::leaky_relu:
+      return v > 0.0f ? v : p.alpha * v;
+    case ActivationKind::elu:
+      return v > 0.0f ? v : p.alpha * std::expm1(v);
   }
   return v;
 }
@@ -89,9 +91,7 @@ void CpuBackend::deallocate(void* pointer) noexcept { std::free(pointer); }
 
 std::unique_ptr<BackendEvent> CpuBackend::make_event() { return std::make_unique<CpuEvent>(); }
 
-BackendCounters CpuBackend::counters() const {
-  return {allocations_, cache_.built() + weights_.built()};
-}
+BackendCounters CpuBackend::counters() const { return {allocations_, cache_.built() + weights_.built()}; }
 
 void CpuBackend::copy_from_host(const void* source, Tensor& destination) {
   ++generation_;
@@ -142,24 +142,24 @@ void CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& label
     if (y[row] < 0 || y[row] >= k) fail<DataError>("label {} out of range [0, {})", y[row], k);
   }
   auto rows = [&](int64_t first, int64_t last) {
-  for (int64_t row = first; row < last; ++row) {
-    const float* zr = z + row * k;
-    float* pr = p + row * k;
-    float* dr = dz + row * k;
-    const float max = *std::max_element(zr, zr + k);
-    double sum = 0;
-    for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(zr[j] - max));
-    const float log_sum = max + static_cast<float>(std::log(sum));
-    double row_loss = 0;
-    for (int64_t j = 0; j < k; ++j) {
-      const float log_p = zr[j] - log_sum;
-      const float target = j == y[row] ? on_value : off_value;
-      pr[j] = std::exp(log_p);
-      row_loss -= static_cast<double>(target) * log_p;
-      dr[j] = (pr[j] - target) * grad_scale;
+    for (int64_t row = first; row < last; ++row) {
+      const float* zr = z + row * k;
+      float* pr = p + row * k;
+      float* dr = dz + row * k;
+      const float max = *std::max_element(zr, zr + k);
+      double sum = 0;
+      for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(zr[j] - max));
+      const float log_sum = max + static_cast<float>(std::log(sum));
+      double row_loss = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        const float log_p = zr[j] - log_sum;
+        const float target = j == y[row] ? on_value : off_value;
+        pr[j] = std::exp(log_p);
+        row_loss -= static_cast<double>(target) * log_p;
+        dr[j] = (pr[j] - target) * grad_scale;
+      }
+      loss[row] = static_cast<float>(row_loss);
     }
-    loss[row] = static_cast<float>(row_loss);
-  }
   };
   if (n * k > kParallelElements)
     parallel_ranges(n, rows);
@@ -197,24 +197,9 @@ void CpuBackend::dropout_forward(float rate, uint64_t key, uint64_t element_offs
                                  Tensor& mask) {
   expect_same_elements(x, y, "dropout");
   expect_same_elements(x, mask, "dropout mask");
-  const int64_t n = x.elements();
-  const float keep_scale = rate < 1.0f ? 1.0f / (1.0f - rate) : 0.0f;
-  const float* in = x.f32();
-  float* out = y.f32();
-  float* m = mask.f32();
-  // Element e draws lane e % 4 of Philox block e / 4, e counted globally:
-  // one Philox call serves the four elements of its block.
-  parallel_ranges(n, [&](int64_t begin, int64_t end) {
-    int64_t i = begin;
-    while (i < end) {
-      const uint64_t e = element_offset + static_cast<uint64_t>(i);
-      const Philox4 block = philox4x32(key, 0, e >> 2);
-      for (uint64_t lane = e & 3; lane < 4 && i < end; ++lane, ++i) {
-        m[i] = uniform_from_bits(block.v[lane]) >= rate ? keep_scale : 0.0f;
-        out[i] = in[i] * m[i];
-      }
-    }
-  });
+  const DropoutArgs args{rate,      rate < 1.0f ? 1.0f / (1.0f - rate) : 0.0f, key, element_offset, x.f32(), y.f32(),
+                         mask.f32()};
+  parallel_ranges(x.elements(), [&](int64_t begin, int64_t end) { dropout_range(args, begin, end); });
 }
 
 void CpuBackend::batchnorm_backward_inference(const BatchNormParams& p, const Tensor& dy, const Tensor& gamma,

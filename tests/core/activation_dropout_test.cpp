@@ -96,6 +96,31 @@ TEST_P(DropoutLayerTest, RankWithSampleOffsetDrawsItsSliceOfTheGlobalMask) {
   EXPECT_EQ(part, Values(whole.begin() + 21, whole.end()));
 }
 
+// The backend op straight, at sizes and offsets where its paths meet: a
+// start inside a Philox block, ranges split across threads, a length that
+// is no multiple of the vector width, and block counters whose low word
+// carries into the high word (global elements past 2^34).
+TEST_P(DropoutLayerTest, OpMatchesPhiloxAtEveryOffsetAndLength) {
+  const float rate = 0.35f;
+  const uint64_t key = mix_key(mix_key(7, 11), 2);
+  const uint64_t wrap = (uint64_t{1} << 34) - 4 * 20;  // block 2^32 - 20: a 64-element chunk carries
+  for (const uint64_t offset : {uint64_t{0}, uint64_t{1}, uint64_t{3}, uint64_t{66}, wrap, wrap + 2}) {
+    for (const int64_t n : {int64_t{1}, int64_t{63}, int64_t{64}, int64_t{200}, int64_t{70001}}) {
+      SCOPED_TRACE(::testing::Message() << "offset " << offset << ", " << n << " elements");
+      const Values x = random_values(n, 55, 0.5f, 1.5f);
+      Tensor xt = make_tensor(backend(), Shape{n}, x), y(backend(), xt.shape()), mask(backend(), xt.shape());
+      backend().dropout_forward(rate, key, offset, xt, y, mask);
+      const Values out = read(backend(), y), m = read(backend(), mask);
+      for (int64_t i = 0; i < n; ++i) {
+        const uint64_t e = offset + static_cast<uint64_t>(i);
+        const float want = uniform_from_bits(philox4x32(key, 0, e >> 2).v[e & 3]) >= rate ? 1.0f / (1.0f - rate) : 0.0f;
+        ASSERT_EQ(m[i], want) << "element " << i;
+        ASSERT_EQ(out[i], x[i] * want) << "element " << i;
+      }
+    }
+  }
+}
+
 TEST_P(DropoutLayerTest, DropsTheRateFractionAndScalesTheRest) {
   for (const float rate : {0.1f, 0.5f, 0.8f}) {
     SCOPED_TRACE(rate);

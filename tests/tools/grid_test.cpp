@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -17,6 +19,7 @@
 #include "stride/tracker/store.h"
 #include "synthetic_dataset.h"
 #include "temp_dir.h"
+#include "tmpfs.h"
 
 namespace stride::tools {
 namespace {
@@ -37,7 +40,9 @@ class GridTest : public ::testing::Test {
     std::vector<std::string> args = std::move(prefix);
     for (const char* a : {"grid", "--config"}) args.emplace_back(a);
     args.push_back((dir_ / "grid.ini").string());
-    args.insert(args.end(), {"--db", (dir_ / "store.db").string(), "--no-progress"});
+    if (std::find(extra.begin(), extra.end(), "--db") == extra.end())
+      args.insert(args.end(), {"--db", (dir_ / "store.db").string()});
+    args.emplace_back("--no-progress");
     args.insert(args.end(), extra.begin(), extra.end());
     return testing::spawn_process(std::move(args), dir_ / log);
   }
@@ -155,6 +160,39 @@ TEST_F(GridTest, AFailedTrialRecordsItsErrorAndTheGridExitsNonZero) {
   const std::string log = testing::read_text(dir_ / "failed.log");
   EXPECT_NE(log.find("did not finish"), std::string::npos) << log;
   EXPECT_NE(log.find("best: none"), std::string::npos) << "a failed trial is never the best\n" << log;
+}
+
+// The store on a full disk: the next grid stops with one line naming the
+// store and "no space left", exit 1, and what the first grid wrote is intact.
+TEST_F(GridTest, AStoreOnAFullDiskStopsTheGridInOneLineAndKeepsItsRows) {
+  testing::TmpfsMount small(dir_ / "small", "2m");
+  if (!small.mounted()) GTEST_SKIP() << small.why_not();
+  const std::string db = (small.path() / "store.db").string();
+  const auto one_point = [&](const std::string& lr, const std::string& log) {
+    return finish(start({STRIDE_BINARY}, log,
+                        {"--db", db, "--set", "grid.train.lr=" + lr, "--set", "grid.data.batch_size=32", "--set",
+                         "train.epochs=1", "--set", "data.limit=256"}));
+  };
+  ASSERT_EQ(0, one_point("0.001", "first.log")) << log_text("first.log");
+  ASSERT_TRUE(small.fill()) << "the tmpfs did not fill up";
+  EXPECT_NE(0, one_point("0.003", "full.log")) << log_text("full.log");
+  const std::string log = testing::read_text(dir_ / "full.log");
+  bool said = false;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    said = said || (line.find(db) != std::string::npos && line.find("no space left on device") != std::string::npos);
+  EXPECT_TRUE(said) << "no line names " << db << " and \"no space left on device\"\n" << log;
+  small.unfill();
+  auto db_handle = tracker::sqlite::open_connection(db, SQLITE_OPEN_READONLY);
+  tracker::sqlite::Statement check(db_handle.get(), "PRAGMA integrity_check");
+  ASSERT_TRUE(check.step());
+  EXPECT_EQ(check.column_text(0), "ok");
+  auto store = tracker::Store::open(db, tracker::Access::read_only);
+  const auto all = store.trials();
+  ASSERT_GE(all.size(), 1u);
+  EXPECT_EQ(all[0].status, tracker::TrialStatus::completed);
+  EXPECT_EQ(all[0].epochs, 1);
+  EXPECT_TRUE(all[0].final_metrics.count("test_accuracy")) << "the first trial's rows are all there";
 }
 
 #ifdef STRIDE_MPIEXEC

@@ -157,8 +157,11 @@ TEST_F(ReportTest, FinishedTrialsRankBeforeFailedPrunedAndRunningOnes) {
     EXPECT_EQ(leaderboard_ids(options), (std::vector<int64_t>{3, 4, 2, 1, 9, 8, 7})) << "sorted by " << sort;
   }
   auto store = reader();
-  for (const auto& e : store.experiments())
-    if (e.name == "sweep") EXPECT_EQ(e.best_trial, 3) << "the best is a finished trial";
+  for (const auto& e : store.experiments()) {
+    if (e.name == "sweep") {
+      EXPECT_EQ(e.best_trial, 3) << "the best is a finished trial";
+    }
+  }
 }
 
 TEST_F(ReportTest, ExperimentsCountTrialsByStatusAndNameTheBest) {

@@ -7,8 +7,10 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "cli.h"
@@ -63,17 +65,15 @@ PrunerConfig pruner_config(const Config& config) {
   return p;
 }
 
-// The pruner, asking the store for the other trials' values at this epoch.
-PruneCheck make_pruner(const PrunerConfig& config, const std::string& db, const std::string& experiment) {
+// The pruner, asking the grid's store for the other trials' values at this epoch.
+PruneCheck make_pruner(const PrunerConfig& config, tracker::Store& store, int64_t experiment_id,
+                       const std::string& experiment) {
   if (config.kind == "none") return nullptr;
-  return [config, db, experiment](int64_t trial_id, int64_t epoch, double value) {
-    auto store = tracker::Store::open(db);
-    const int64_t experiment_id = store.ensure_experiment(experiment);
+  return [config, &store, experiment_id, experiment](int64_t trial_id, int64_t epoch, double value) {
     std::vector<PeerValue> peers;
     for (const tracker::EpochValue& v : store.metric_at_epoch(experiment_id, config.metric, epoch)) {
       if (v.trial_id == trial_id) continue;
-      const bool done = v.status == tracker::TrialStatus::completed || v.status == tracker::TrialStatus::stopped_early;
-      peers.push_back({v.trial_id, done, v.value});
+      peers.push_back({v.trial_id, tracker::is_finished(v.status), v.value});
     }
     if (config.kind == "asha") return asha_prune(config, epoch, value, peers);
     // This trial's history: the store's rows of earlier epochs, then this one.
@@ -87,8 +87,7 @@ PruneCheck make_pruner(const PrunerConfig& config, const std::string& db, const 
     int64_t completed = 0;
     tracker::TrialQuery query;
     query.experiment = experiment;
-    for (const auto& t : store.trials(query))
-      completed += t.status == tracker::TrialStatus::completed || t.status == tracker::TrialStatus::stopped_early;
+    for (const auto& t : store.trials(query)) completed += tracker::is_finished(t.status);
     return median_prune(config, epoch, history, peers, completed);
   };
 }
@@ -120,6 +119,57 @@ void check_grid_values(const Config& base, const std::string& db) {
   }
 }
 
+// Rank 0, once its own claims are done: waits until no trial of the grid runs
+// (other ranks may still be training; a trial whose process died is reaped by
+// the store's reads), prints the leaderboard and the best finished trial, and
+// returns non-zero when a point of the grid failed.
+int report_grid(tracker::Store& store, const Config& base, const std::vector<Config>& points, int64_t experiment_id,
+                int ranks_per_trial) {
+  const std::string experiment = base.text("experiment.name");
+  std::vector<std::string> hashes;
+  for (const Config& point : points) hashes.push_back(tracker::param_hash(trial_identity(point, ranks_per_trial)));
+  std::vector<tracker::TrialRecord> outcome;
+  for (bool first = true;; first = false) {
+    if (!first) std::this_thread::sleep_for(std::chrono::seconds(2));
+    store.reap_dead_trials();
+    outcome.clear();
+    for (const std::string& hash : hashes)
+      if (auto trial = store.find_trial(experiment_id, hash)) outcome.push_back(std::move(*trial));
+    if (std::none_of(outcome.begin(), outcome.end(),
+                     [](const auto& t) { return t.status == tracker::TrialStatus::running; }))
+      break;
+  }
+  tracker::report::TrialsOptions options;
+  options.experiment = experiment;
+  fmt::print("{}", tracker::report::render_trials(store, options, TableFormat::text));
+  const auto board = tracker::report::leaderboard(store, options);
+  const auto best = std::find_if(board.trials.begin(), board.trials.end(),
+                                 [](const tracker::TrialRecord& t) { return tracker::is_finished(t.status); });
+  if (best != board.trials.end()) {
+    fmt::print("\nbest: trial {} ({})", best->id, tracker::status_name(best->status));
+    if (best->best) fmt::print(", {} {:.4f} at epoch {}", best->best->metric, best->best->value, best->best->epoch);
+    fmt::print("\n");
+    for (const GridAxis& axis : base.grid())
+      if (const auto it = best->params.find(axis.key); it != best->params.end())
+        fmt::print("  {} = {}\n", axis.key, it->second.to_string());
+    if (best->checkpoint_path) fmt::print("checkpoint: {}\n", *best->checkpoint_path);
+  } else {
+    fmt::print("\nbest: none (no trial of the grid finished)\n");
+  }
+  std::vector<std::string> unfinished;
+  for (const auto& t : outcome)
+    if (t.status == tracker::TrialStatus::failed)
+      unfinished.push_back(fmt::format("trial {} failed: {}", t.id, t.error.value_or("no error recorded")));
+  if (outcome.size() < points.size())
+    unfinished.push_back(fmt::format("{} points have no trial", points.size() - outcome.size()));
+  if (unfinished.empty()) return 0;
+  spdlog::error(
+      "{}: grid of {} points for experiment '{}' did not finish ({}); `stride grid --retry-failed` runs "
+      "the failed ones again",
+      store.path(), points.size(), experiment, join(unfinished, "; "));
+  return 1;
+}
+
 int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value ? std::atoi(value) : fallback;
@@ -136,14 +186,14 @@ int run_grid(const Args& args) {
   std::vector<std::string> overrides;
   std::string config_path, db;
   int64_t ranks_per_trial = 1;
-  command.options.add_options()
-      ("config,c", po::value(&config_path)->required(), "experiment config (INI) with a [grid] section")
-      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
-      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store (SQLite)")
-      ("retry-failed", po::bool_switch(), "run again the trials that failed")
-      ("ranks-per-trial", po::value(&ranks_per_trial)->default_value(1),
-       "ranks training each trial data-parallel (under mpirun; must divide the ranks)")
-      ("no-progress", po::bool_switch(), "plain log lines instead of progress bars");
+  command.options.add_options()("config,c", po::value(&config_path)->required(),
+                                "experiment config (INI) with a [grid] section")(
+      "set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")(
+      "db", po::value(&db)->default_value("runs/stride.db"), "experiment store (SQLite)")(
+      "retry-failed", po::bool_switch(), "run again the trials that failed")(
+      "ranks-per-trial", po::value(&ranks_per_trial)->default_value(1),
+      "ranks training each trial data-parallel (under mpirun; must divide the ranks)")(
+      "no-progress", po::bool_switch(), "plain log lines instead of progress bars");
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   const Config base = Config::load(config_path, overrides);
@@ -179,19 +229,27 @@ int run_grid(const Args& args) {
     spdlog::info("grid of {} trials for experiment '{}'{}", points.size(), experiment,
                  group ? fmt::format(", {} ranks per trial", ranks_per_trial) : "");
 
+  // One store for the whole job, opened once every point has built: the
+  // claims, every trial's writes, the pruner's questions and the wait below
+  // all go through this connection. Ranks that only follow a leader need none.
+  std::optional<tracker::Store> store;
+  int64_t experiment_id = 0;
+  if (claims) {
+    store.emplace(tracker::Store::open(db));
+    experiment_id = store->ensure_experiment(experiment);
+  }
   size_t next_point = 0;
   for (;;) {
     int64_t claimed[2] = {-1, 0};  // grid point, trial id
     for (; claims && next_point < points.size(); ++next_point) {
-      auto store = tracker::Store::open(db);
       tracker::NewTrial trial;
-      trial.experiment_id = store.ensure_experiment(experiment);
+      trial.experiment_id = experiment_id;
       trial.params = trial_params(points[next_point], static_cast<int>(ranks_per_trial));
       trial.identity = trial_identity(points[next_point], static_cast<int>(ranks_per_trial));
       trial.world_size = ranks_per_trial;
       trial.device = points[next_point].text("train.device");
       trial.config_text = points[next_point].to_ini();
-      if (const auto claim = store.claim_trial(trial, (*vm)["retry-failed"].as<bool>())) {
+      if (const auto claim = store->claim_trial(trial, (*vm)["retry-failed"].as<bool>())) {
         claimed[0] = static_cast<int64_t>(next_point++);
         claimed[1] = claim->trial_id;
         spdlog::info("[rank {}] grid point {}/{}: trial {}{}", rank, claimed[0] + 1, points.size(), claim->trial_id,
@@ -204,10 +262,11 @@ int run_grid(const Args& args) {
     TrainRequest request;
     request.config = points[static_cast<size_t>(claimed[0])];
     request.db_path = db;
+    request.store = store ? &*store : nullptr;
     request.trial_id = claimed[1];
     request.communicator = group.get();
     request.progress_on_terminal = !(*vm)["no-progress"].as<bool>();
-    request.prune = make_pruner(pruner, db, experiment);
+    if (store) request.prune = make_pruner(pruner, *store, experiment_id, experiment);
     if (request.prune)
       request.prune = [check = request.prune, epochs = request.config.integer("train.epochs")](
                           int64_t trial_id, int64_t epoch, double value) {
@@ -219,7 +278,7 @@ int run_grid(const Args& args) {
       if (claims)
         spdlog::info("[rank {}] trial {} {} after {} epochs", rank, result.trial_id,
                      tracker::status_name(result.status), result.epochs);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       // Alone, a rank marks the trial failed (the trainer did) and goes on; in
       // a group, the others are waiting in a collective: end the job.
       if (group) group->abort(fmt::format("rank {}: trial {}: {}", rank, claimed[1], e.what()));
@@ -227,34 +286,7 @@ int run_grid(const Args& args) {
     }
   }
   if (rank != 0) return 0;
-
-  // Other ranks may still be training: wait until no trial of the experiment runs.
-  for (;;) {
-    auto store = tracker::Store::open(db, tracker::Access::read_only);
-    tracker::TrialQuery query;
-    query.experiment = experiment;
-    const auto trials = store.trials(query);
-    const bool running = std::any_of(trials.begin(), trials.end(),
-                                     [](const auto& t) { return t.status == tracker::TrialStatus::running; });
-    if (!running) break;
-    std::this_thread::sleep_for(std::chrono::seconds(2));
-  }
-  auto store = tracker::Store::open(db, tracker::Access::read_only);
-  tracker::report::TrialsOptions options;
-  options.experiment = experiment;
-  fmt::print("{}", tracker::report::render_trials(store, options, TableFormat::text));
-  const auto board = tracker::report::leaderboard(store, options);
-  if (!board.trials.empty()) {
-    const tracker::TrialRecord& best = board.trials.front();
-    fmt::print("\nbest: trial {} ({})", best.id, tracker::status_name(best.status));
-    if (best.best) fmt::print(", {} {:.4f} at epoch {}", best.best->metric, best.best->value, best.best->epoch);
-    fmt::print("\n");
-    for (const GridAxis& axis : base.grid())
-      if (const auto it = best.params.find(axis.key); it != best.params.end())
-        fmt::print("  {} = {}\n", axis.key, it->second.to_string());
-    if (best.checkpoint_path) fmt::print("checkpoint: {}\n", *best.checkpoint_path);
-  }
-  return 0;
+  return report_grid(*store, base, points, experiment_id, static_cast<int>(ranks_per_trial));
 }
 
 }  // namespace stride::tools

@@ -200,5 +200,67 @@ TEST_F(StoreTest, WriterKilledInsideATransactionLosesOnlyThatBatch) {
   EXPECT_EQ(integrity_check(db_path()), "ok");
 }
 
+// A second open of the store in a process that already has it open (a
+// pruner or a report asking mid-trial) must leave that process's locks
+// alone: were they dropped (closing any descriptor of a file drops every
+// POSIX lock the process holds on it), another process's close would take
+// the store as unused, checkpoint and delete the WAL under the live
+// connection, and the two would go on writing diverging logs.
+TEST_F(StoreTest, ASecondOpenInOneProcessKeepsTheOtherProcessesFromDeletingItsLog) {
+  { open().ensure_experiment("shared"); }
+  int go[2], done[2];
+  ASSERT_EQ(::pipe(go), 0);
+  ASSERT_EQ(::pipe(done), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(go[1]);
+    ::close(done[0]);
+    int code = 0;
+    try {
+      // Each round: open, one whole trial, close (as a grid's other rank does per point).
+      for (char round; ::read(go[0], &round, 1) == 1;) {
+        {
+          auto store = open();
+          const int64_t id =
+              store.start_trial(new_trial(store.ensure_experiment("shared"), {{"round", static_cast<int64_t>(round)}}));
+          for (int epoch = 0; epoch < 3; ++epoch) store.log_metrics(id, epoch_rows(epoch, 0.5, 0.5));
+          store.finish_trial(id, {TrialStatus::completed, std::nullopt, std::nullopt, std::nullopt});
+        }
+        if (::write(done[1], &round, 1) != 1) ::_exit(2);
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+      code = 1;
+    }
+    ::_exit(code);
+  }
+  ::close(go[0]);
+  ::close(done[1]);
+  const auto child_round = [&](char round) {
+    char back = 0;
+    return ::write(go[1], &round, 1) == 1 && ::read(done[0], &back, 1) == 1 && back == round;
+  };
+  {
+    auto store = open();
+    const int64_t id = store.start_trial(new_trial(store.ensure_experiment("shared"), {{"round", int64_t{0}}}));
+    store.log_metrics(id, epoch_rows(0, 0.5, 0.5));
+    { open().trials(); }  // the second open, closed again
+    ASSERT_TRUE(child_round(1)) << "the child failed; its error is on stderr";
+    store.log_metrics(id, epoch_rows(1, 0.5, 0.5));
+    ASSERT_TRUE(child_round(2)) << "the child failed; its error is on stderr";
+    store.log_metrics(id, epoch_rows(2, 0.5, 0.5));
+    store.finish_trial(id, {TrialStatus::completed, std::nullopt, std::nullopt, std::nullopt});
+  }
+  ::close(go[1]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child failed; its error is on stderr";
+
+  EXPECT_EQ(integrity_check(db_path()), "ok");
+  auto reader = open(Access::read_only);
+  EXPECT_EQ(count_rows(reader.connection(), "SELECT count(*) FROM trials WHERE status = 'completed'"), 3);
+  EXPECT_EQ(count_rows(reader.connection(), "SELECT count(*) FROM metrics"), 3 * 3 * 3);
+}
+
 }  // namespace
 }  // namespace stride::tracker::testing

@@ -133,6 +133,37 @@ TEST_F(ReportTest, SortTopAndWhereSelectTheRows) {
   }
 }
 
+// Optuna ranks complete trials only: a failed, pruned or running trial with a
+// better value comes after every finished one, and is never "the best".
+TEST_F(ReportTest, FinishedTrialsRankBeforeFailedPrunedAndRunningOnes) {
+  {
+    auto store = open();
+    const int64_t sweep = store.ensure_experiment("sweep");
+    const TrialStatus statuses[] = {TrialStatus::failed, TrialStatus::pruned, TrialStatus::running};
+    for (int i = 0; i < 3; ++i) {
+      const int64_t id = store.start_trial(new_trial(sweep, {{"train.lr", 0.1 * (i + 1)}}));
+      store.log_metrics(id, epoch_rows(0, 0.99, 0.01));
+      const BestMetric best{"val_accuracy", 0.99, 0, std::nullopt};
+      if (statuses[i] == TrialStatus::running)
+        store.set_best(id, best);
+      else
+        store.finish_trial(id, {statuses[i], best, std::nullopt, std::string("stopped")});
+    }
+  }
+  for (const char* sort : {"best", "val_accuracy", "val_loss"}) {
+    report::TrialsOptions options;
+    options.experiment = "sweep";
+    options.sort = sort;
+    EXPECT_EQ(leaderboard_ids(options), (std::vector<int64_t>{3, 4, 2, 1, 9, 8, 7})) << "sorted by " << sort;
+  }
+  auto store = reader();
+  for (const auto& e : store.experiments()) {
+    if (e.name == "sweep") {
+      EXPECT_EQ(e.best_trial, 3) << "the best is a finished trial";
+    }
+  }
+}
+
 TEST_F(ReportTest, ExperimentsCountTrialsByStatusAndNameTheBest) {
   auto store = reader();
   const auto json = nlohmann::json::parse(report::render_experiments(store, TableFormat::json));

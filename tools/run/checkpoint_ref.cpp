@@ -9,8 +9,10 @@
 namespace stride::tools {
 
 std::string resolve_checkpoint_on_leader(Communicator& communicator, const std::string& reference,
-                                         const std::string& db) {
-  std::string path = communicator.rank() == 0 ? tracker::resolve_checkpoint(reference, db) : std::string();
+                                         const std::string& db, tracker::Store* store) {
+  std::string path;
+  if (communicator.rank() == 0)
+    path = store ? tracker::resolve_checkpoint(reference, *store) : tracker::resolve_checkpoint(reference, db);
   if (communicator.size() == 1) return path;
   uint64_t size = path.size();
   communicator.broadcast_bytes(&size, sizeof size, 0);

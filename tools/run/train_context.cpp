@@ -67,7 +67,9 @@ TrainContext::~TrainContext() {
   try {
     tracker::TrialOutcome outcome;
     outcome.status = tracker::TrialStatus::failed;
-    outcome.error = std::uncaught_exceptions() > 0 ? "training stopped by an error" : "training did not finish";
+    outcome.error = !failure_.empty()                ? failure_
+                    : std::uncaught_exceptions() > 0 ? "training stopped by an error"
+                                                     : "training did not finish";
     store_->finish_trial(trial_id_, outcome);
   } catch (const std::exception& e) {
     spdlog::error("could not mark trial {} failed: {}", trial_id_, e.what());
@@ -77,7 +79,8 @@ TrainContext::~TrainContext() {
 void TrainContext::initialise_weights(Model& model, const ModelConfig& model_config) {
   const ModelSettings& settings = settings_.model;
   if (settings.init_from) {
-    const std::string path = resolve_checkpoint_on_leader(*comm_, *settings.init_from, request_.db_path);
+    const std::string path =
+        resolve_checkpoint_on_leader(*comm_, *settings.init_from, request_.db_path, request_.store);
     const CheckpointInfo info = read_checkpoint_info(path);
     size_t layers = matching_prefix(model, info.model);
     const int64_t asked = settings.init_layers;
@@ -121,10 +124,12 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   const Config& config = request_.config;
   // Only now, with data, model, optimizer and callbacks built from the config:
   // a config that fails to build them leaves the store as it was.
-  if (replica_.rank == 0 && !request_.db_path.empty()) {
-    store_.emplace(tracker::Store::open(request_.db_path));
-    experiment_id_ = store_->ensure_experiment(settings_.experiment);
+  if (replica_.rank == 0 && request_.store) {
+    store_ = request_.store;
+  } else if (replica_.rank == 0 && !request_.db_path.empty()) {
+    store_ = &own_store_.emplace(tracker::Store::open(request_.db_path));
   }
+  if (store_) experiment_id_ = store_->ensure_experiment(settings_.experiment);
   if (!store_) return state;
   tracker::NewTrial trial;
   trial.experiment_id = experiment_id_;
@@ -144,8 +149,8 @@ TrainingState TrainContext::open_trial(Model& model, Optimizer& optimizer, Callb
   } else if (request_.resume) {
     const auto record = store_->find_trial(experiment_id_, tracker::param_hash(*trial.identity));
     if (!record)
-      fail<ConfigError>("--resume: experiment '{}' has no trial with these parameters in {}",
-                        settings_.experiment, request_.db_path);
+      fail<ConfigError>("--resume: experiment '{}' has no trial with these parameters in {}", settings_.experiment,
+                        request_.db_path);
     if (record->status == tracker::TrialStatus::completed || record->status == tracker::TrialStatus::stopped_early)
       fail<ConfigError>("--resume: trial {} already finished ({})", record->id, tracker::status_name(record->status));
     trial_id_ = record->id;

@@ -50,9 +50,12 @@ tracker::Params trial_identity(const Config& config, int world);
 class TrainContext {
  public:
   explicit TrainContext(const TrainRequest& request);
-  ~TrainContext();  // marks an unfinished trial failed; never throws
+  ~TrainContext();  // marks an unfinished trial failed, with the recorded failure; never throws
   TrainContext(const TrainContext&) = delete;
   TrainContext& operator=(const TrainContext&) = delete;
+
+  // The error that stopped the trial: the destructor records it as the trial's error.
+  void record_failure(std::string message) { failure_ = std::move(message); }
 
   const Replica& replica() const { return replica_; }
   const RunSettings& settings() const { return settings_; }
@@ -108,10 +111,12 @@ class TrainContext {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Communicator> own_device_communicator_;  // NCCL over comm_, on the backend's stream
   Communicator* device_comm_ = nullptr;                    // gradients and BN sums: backend memory
-  std::optional<GradientSync> sync_;  // after backend_: its buckets are the backend's memory
+  std::optional<GradientSync> sync_;                       // after backend_: its buckets are the backend's memory
   std::optional<CommunicatorSum> batch_norm_sum_;
   double communication_wait_mark_ = 0;
-  std::optional<tracker::Store> store_;
+  std::optional<tracker::Store> own_store_;  // opened from db_path when the request brings no store
+  tracker::Store* store_ = nullptr;
+  std::string failure_;  // what stopped the trial, for its error column
   int64_t experiment_id_ = 0;
   int64_t trial_id_ = 0;
   bool finished_ = false;

@@ -38,12 +38,9 @@ constexpr int64_t kProgressSteps = 32;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-}  // namespace
-
-TrainResult train(const TrainRequest& request) {
+TrainResult run_trial(const TrainRequest& request, TrainContext& run) {
   const auto started = Clock::now();
   const Config& config = request.config;
-  TrainContext run(request);
   const RunSettings& settings = run.settings();
   const Replica& replica = run.replica();
   const bool leader = replica.rank == 0;
@@ -51,7 +48,8 @@ TrainResult train(const TrainRequest& request) {
   const data::Manifest manifest = data::load_manifest(settings.data.dir);
   data::Loader train_loader(manifest, settings.loader_options("train", replica.rank, replica.world));
   std::optional<data::Loader> val_loader, test_loader;
-  if (manifest.has_split("val")) val_loader.emplace(manifest, settings.loader_options("val", replica.rank, replica.world));
+  if (manifest.has_split("val"))
+    val_loader.emplace(manifest, settings.loader_options("val", replica.rank, replica.world));
   if (manifest.has_split("test"))
     test_loader.emplace(manifest, settings.loader_options("test", replica.rank, replica.world));
 
@@ -113,16 +111,15 @@ TrainResult train(const TrainRequest& request) {
       if (leader && (step % kProgressSteps == kProgressSteps - 1 || step + 1 == steps_per_epoch))
         shown = train_step.read_totals();
       const double seen = static_cast<double>(std::max<int64_t>(shown.count, 1));
-      progress.update(step, shown.loss_sum / seen, static_cast<double>(shown.correct) / seen,
-                      static_cast<double>((step + 1) * settings.data.batch_size * replica.world) /
-                          seconds_since(epoch_start));
+      progress.update(
+          step, shown.loss_sum / seen, static_cast<double>(shown.correct) / seen,
+          static_cast<double>((step + 1) * settings.data.batch_size * replica.world) / seconds_since(epoch_start));
     }
     const StepTotals epoch_totals = train_step.read_totals();
     const double train_seconds = seconds_since(epoch_start);
     const double communication_wait = run.take_communication_wait();
     run.synchronise_replicas(model);
-    const EpochTotals train_totals =
-        run.sum_totals({epoch_totals.loss_sum, epoch_totals.correct, epoch_totals.count});
+    const EpochTotals train_totals = run.sum_totals({epoch_totals.loss_sum, epoch_totals.correct, epoch_totals.count});
 
     EpochMetrics metrics;
     metrics.epoch = epoch;
@@ -176,6 +173,18 @@ TrainResult train(const TrainRequest& request) {
   run.finish(result, model, optimizer, callbacks, model_cfg, state);
   result.seconds = seconds_since(started);
   return result;
+}
+
+}  // namespace
+
+TrainResult train(const TrainRequest& request) {
+  TrainContext run(request);
+  try {
+    return run_trial(request, run);
+  } catch (const std::exception& e) {
+    run.record_failure(e.what());  // the trial's error column says what stopped it
+    throw;
+  }
 }
 
 }  // namespace stride::tools

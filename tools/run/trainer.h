@@ -17,6 +17,9 @@
 namespace stride {
 class Communicator;
 }
+namespace stride::tracker {
+class Store;
+}
 
 namespace stride::tools {
 
@@ -27,12 +30,15 @@ using PruneCheck = std::function<tracker::Decision(int64_t trial_id, int64_t epo
 struct TrainRequest {
   Config config;
   std::string db_path = "runs/stride.db";
+  // An open store to write the trial to (the grid's one connection); null:
+  // the trial opens db_path itself.
+  tracker::Store* store = nullptr;
   bool resume = false;
   bool progress_on_terminal = true;
   Communicator* communicator = nullptr;  // null: one local rank
-  std::optional<int64_t> trial_id;                    // a trial already claimed (grid)
-  PruneCheck prune;                                   // grid only
-  std::string prune_metric;                           // metric the pruner watches
+  std::optional<int64_t> trial_id;       // a trial already claimed (grid)
+  PruneCheck prune;                      // grid only
+  std::string prune_metric;              // metric the pruner watches
   bool validate_only = false;  // build data, model, optimizer and callbacks from the config; train and write nothing
 };
 

@@ -79,10 +79,6 @@ json param_column(const std::string& name, const std::vector<TrialRecord>& trial
 
 }  // namespace
 
-bool is_finished(TrialStatus status) {
-  return status == TrialStatus::completed || status == TrialStatus::stopped_early;
-}
-
 json experiments_json(Store& store) {
   json list = json::array();
   for (const auto& e : store.experiments()) {

@@ -10,9 +10,7 @@ namespace stride::tracker {
 
 namespace {
 
-bool finished_with_checkpoint(const TrialRecord& t) {
-  return (t.status == TrialStatus::completed || t.status == TrialStatus::stopped_early) && t.checkpoint_path;
-}
+bool finished_with_checkpoint(const TrialRecord& t) { return is_finished(t.status) && t.checkpoint_path; }
 
 }  // namespace
 
@@ -32,18 +30,39 @@ std::optional<TrialRecord> pick_trial(Store& store, std::string_view experiment,
   });
 }
 
-std::string resolve_checkpoint(const std::string& reference, const std::filesystem::path& db) {
+namespace {
+
+// The kind and experiment of a best:/latest: reference; nullopt for a plain path.
+std::optional<std::pair<Pick, std::string>> parse_reference(const std::string& reference) {
   const auto colon = reference.find(':');
-  if (colon == std::string::npos || std::filesystem::exists(reference)) return reference;
+  if (colon == std::string::npos || std::filesystem::exists(reference)) return std::nullopt;
   const std::string kind = reference.substr(0, colon), experiment = reference.substr(colon + 1);
-  if (kind != "best" && kind != "latest") return reference;
+  if (kind != "best" && kind != "latest") return std::nullopt;
   if (experiment.empty()) fail<StoreError>("{}: name the experiment ({}:EXPERIMENT)", reference, kind);
-  Store store = Store::open(db, Access::read_only);
-  const auto trial = pick_trial(store, experiment, kind == "best" ? Pick::best : Pick::latest);
+  return std::pair{kind == "best" ? Pick::best : Pick::latest, experiment};
+}
+
+std::string resolve(const std::string& reference, Pick pick, const std::string& experiment, Store& store) {
+  const auto trial = pick_trial(store, experiment, pick);
   if (!trial)
     fail<StoreError>("{}: experiment '{}' in {} has no finished trial with a checkpoint{}", reference, experiment,
-                     db.string(), kind == "best" ? " and a best metric" : "");
+                     store.path(), pick == Pick::best ? " and a best metric" : "");
   return *trial->checkpoint_path;
+}
+
+}  // namespace
+
+std::string resolve_checkpoint(const std::string& reference, const std::filesystem::path& db) {
+  const auto parsed = parse_reference(reference);
+  if (!parsed) return reference;
+  Store store = Store::open(db, Access::read_only);
+  return resolve(reference, parsed->first, parsed->second, store);
+}
+
+std::string resolve_checkpoint(const std::string& reference, Store& store) {
+  const auto parsed = parse_reference(reference);
+  if (!parsed) return reference;
+  return resolve(reference, parsed->first, parsed->second, store);
 }
 
 }  // namespace stride::tracker

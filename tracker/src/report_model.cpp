@@ -99,12 +99,30 @@ namespace {
 
 // How one trial ranks under a sort key: a number, a parameter value, or missing.
 struct SortKey {
+  int tier = 0;  // sorting by a result: finished trials first, then running, pruned, failed
   bool missing = true;
   double number = 0;  // already negated for "larger is better"
   std::optional<ParamValue> param;
 };
 
 enum class KeyKind { best, metric, param, column };
+
+// Where a trial's result may rank: only a finished run is comparable (Optuna
+// ranks complete trials only); a pruned or failed one never comes first.
+int result_tier(TrialStatus status) {
+  switch (status) {
+    case TrialStatus::completed:
+    case TrialStatus::stopped_early:
+      return 0;
+    case TrialStatus::running:
+      return 1;
+    case TrialStatus::pruned:
+      return 2;
+    case TrialStatus::failed:
+      return 3;
+  }
+  return 3;
+}
 
 std::optional<double> column_value(const TrialRecord& t, std::string_view column) {
   if (column == "id") return static_cast<double>(t.id);
@@ -170,6 +188,7 @@ Leaderboard leaderboard(Store& store, const TrialsOptions& options) {
 
   auto key_of = [&](const TrialRecord& t) {
     SortKey key;
+    if (kind == KeyKind::best || kind == KeyKind::metric) key.tier = result_tier(t.status);
     std::optional<double> number;
     bool larger_is_better = false;
     switch (kind) {
@@ -202,6 +221,7 @@ Leaderboard leaderboard(Store& store, const TrialsOptions& options) {
   std::vector<std::pair<SortKey, size_t>> keys;
   for (size_t i = 0; i < board.trials.size(); ++i) keys.emplace_back(key_of(board.trials[i]), i);
   std::stable_sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
+    if (a.first.tier != b.first.tier) return a.first.tier < b.first.tier;
     if (a.first.missing != b.first.missing) return !a.first.missing;
     if (a.first.missing) return false;
     if (a.first.param) return *a.first.param < *b.first.param;

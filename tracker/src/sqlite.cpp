@@ -3,6 +3,8 @@
 #include "stride/tracker/sqlite.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <random>
 #include <thread>
 
@@ -14,9 +16,14 @@ int check(int status, sqlite3* db, const char* expression, const char* file, int
   if (status == SQLITE_OK || status == SQLITE_ROW || status == SQLITE_DONE) return status;
   const std::string where = db ? database_path(db) : std::string();
   const char* message = db ? sqlite3_errmsg(db) : sqlite3_errstr(status);
-  const std::string text = fmt::format("{}: {} (SQLite code {}, {} at {}:{})", where.empty() ? "store" : where,
-                                       message, status, expression, file, line);
   const int primary = status & 0xff;
+  // A full disk reads as what it is, whichever call met it: SQLite says
+  // SQLITE_FULL for a short write, a "disk I/O error" when growing its -shm
+  // or syncing fails with ENOSPC.
+  const bool full = primary == SQLITE_FULL || (primary == SQLITE_IOERR && db && sqlite3_system_errno(db) == ENOSPC);
+  const std::string text =
+      fmt::format("{}: {}{} (SQLite code {}, {} at {}:{})", where.empty() ? "store" : where,
+                  full ? "no space left on device; " : "", message, status, expression, file, line);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) throw StoreBusyError(text);
   throw StoreError(text);
 }
@@ -31,7 +38,28 @@ Connection open_connection(const std::string& path, int flags) {
   const int status = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Connection db(raw);  // owns the handle even when opening failed
   if (status != SQLITE_OK)
-    fail<StoreError>("{}: cannot open the experiment store: {}", path, raw ? sqlite3_errmsg(raw) : sqlite3_errstr(status));
+    fail<StoreError>("{}: cannot open the experiment store: {}", path,
+                     raw ? sqlite3_errmsg(raw) : sqlite3_errstr(status));
+  sqlite3_extended_result_codes(db.get(), 1);
+  return db;
+}
+
+Connection open_immutable(const std::string& path) {
+  // A URI filename: every byte outside the unreserved set and '/' percent-encoded.
+  std::string uri = "file:";
+  for (const unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~')
+      uri += static_cast<char>(c);
+    else
+      uri += fmt::format("%{:02X}", c);
+  }
+  uri += "?immutable=1";
+  sqlite3* raw = nullptr;
+  const int status = sqlite3_open_v2(uri.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nullptr);
+  Connection db(raw);
+  if (status != SQLITE_OK)
+    fail<StoreError>("{}: cannot open the experiment store: {}", path,
+                     raw ? sqlite3_errmsg(raw) : sqlite3_errstr(status));
   sqlite3_extended_result_codes(db.get(), 1);
   return db;
 }
@@ -63,8 +91,8 @@ Statement& Statement::bind(int index, double value) {
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
-  STRIDE_SQLITE_CHECK(db_, sqlite3_bind_text64(statement_.get(), index, value.data(), value.size(),
-                                               SQLITE_TRANSIENT, SQLITE_UTF8));
+  STRIDE_SQLITE_CHECK(
+      db_, sqlite3_bind_text64(statement_.get(), index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
   return *this;
 }
 

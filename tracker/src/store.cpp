@@ -1,69 +1,18 @@
-// Opening a store (identity, version, WAL, migration) and the trial lifecycle:
-// start, claim, resume, heartbeat, finish. Every write is one IMMEDIATE
+// The trial lifecycle: start, claim, resume, heartbeat, finish (opening a
+// store is store_open.cpp). Every write is one IMMEDIATE
 // transaction through Store::write, which retries while another process holds
 // the lock; nothing here holds a transaction open across the caller's work.
 #include "stride/tracker/store.h"
 
 #include <unistd.h>
 
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
-#include "foreign.h"
 #include "liveness.h"
 #include "stride/tracker/schema.h"
 
 namespace stride::tracker {
-namespace fs = std::filesystem;
 namespace {
-
-// An existing non-empty file must start with SQLite's magic before SQLite sees it.
-void check_sqlite_file(const std::string& path) {
-  std::error_code error;
-  if (fs::is_directory(path, error)) fail<StoreError>("{}: is a directory, not an experiment store", path);
-  if (fs::file_size(path, error) == 0 || error) return;
-  std::ifstream file(path, std::ios::binary);
-  char magic[16] = {};
-  file.read(magic, sizeof magic);
-  if (!file || std::string_view(magic, sizeof magic) != std::string_view("SQLite format 3\0", 16))
-    fail<StoreError>("{}: not a Stride experiment store (not an SQLite database)", path);
-}
-
-void enable_wal(sqlite3* db, std::chrono::milliseconds give_up_after) {
-  const auto deadline = std::chrono::steady_clock::now() + give_up_after;
-  for (int attempt = 1;; ++attempt) {
-    try {
-      sqlite::Statement pragma(db, "PRAGMA journal_mode = WAL");
-      const std::string mode = pragma.step() ? pragma.column_text(0) : "";
-      if (mode != "wal") fail<StoreError>("{}: cannot switch to WAL mode (journal mode '{}')", sqlite::database_path(db), mode);
-      return;
-    } catch (const StoreBusyError&) {
-      if (!sqlite::detail::backoff(attempt, deadline)) throw;
-    }
-  }
-}
-
-void check_identity(const schema::FileIdentity& identity, const std::string& path) {
-  if (!identity.empty() && identity.application_id != schema::kApplicationId)
-    fail<StoreError>("{}: not a Stride experiment store (an SQLite database with application_id {:#x} and {} tables, "
-                     "e.g. '{}')",
-                     path, static_cast<uint32_t>(identity.application_id), identity.table_count, identity.first_table);
-  if (identity.user_version > schema::latest_version())
-    fail<StoreError>("{}: store schema version {} is newer than this build of stride supports ({}); use a newer stride",
-                     path, identity.user_version, schema::latest_version());
-}
-
-// Migrates inside one write transaction; re-reads the version there because
-// another process may have created or migrated the store meanwhile.
-void migrate_store(sqlite3* db, const std::string& path, std::chrono::milliseconds give_up_after) {
-  sqlite::with_write_transaction(db, give_up_after, [&] {
-    const auto identity = schema::identify(db);
-    check_identity(identity, path);
-    if (identity.user_version < schema::latest_version())
-      schema::migrate(db, identity.user_version, schema::latest_version());
-  });
-}
 
 struct Owner {
   std::string host;
@@ -81,42 +30,6 @@ Owner owner_of(const NewTrial& trial, const std::string& this_host) {
 
 Store::Store(sqlite::Connection db, std::string path, Access access, StoreOptions options)
     : db_(std::move(db)), path_(std::move(path)), access_(access), options_(options), host_(this_host()) {}
-
-Store Store::open(const fs::path& path, Access access, StoreOptions options) {
-  const std::string file = path.string();
-  if (file.empty()) fail<StoreError>("experiment store path is empty");
-  std::error_code error;
-  const bool exists = fs::exists(path, error);
-  if (access == Access::read_only && !exists) fail<StoreError>("{}: no experiment store there", file);
-  if (!exists && path.has_parent_path()) {
-    fs::create_directories(path.parent_path(), error);
-    if (error) fail<StoreError>("{}: cannot create directory {}: {}", file, path.parent_path().string(), error.message());
-  }
-  if (exists) check_sqlite_file(file);
-
-  const int flags = access == Access::read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  auto db = sqlite::open_connection(file, flags);
-  STRIDE_SQLITE_CHECK(db.get(), sqlite3_busy_timeout(db.get(), static_cast<int>(options.busy_timeout.count())));
-  sqlite::execute(db.get(), "PRAGMA foreign_keys = ON");
-  const auto identity = schema::identify(db.get());
-  check_identity(identity, file);
-  if (access == Access::read_only) {
-    if (identity.empty()) fail<StoreError>("{}: empty file, not an experiment store", file);
-    if (identity.user_version < schema::latest_version())
-      fail<StoreError>("{}: store schema version {} must be migrated to {} before it can be read; open it read-write "
-                       "once (any `stride train` on it does)",
-                       file, identity.user_version, schema::latest_version());
-  } else {
-    enable_wal(db.get(), options.write_retry_limit);
-    // WAL + NORMAL: a commit survives a crash of the process; only a power loss may drop the last ones.
-    sqlite::execute(db.get(), "PRAGMA synchronous = NORMAL");
-    if (identity.user_version < schema::latest_version()) migrate_store(db.get(), file, options.write_retry_limit);
-  }
-  foreign::warn_about_foreign_tables(db.get(), file);
-  Store store(std::move(db), file, access, options);
-  store.reap_dead_trials();
-  return store;
-}
 
 int Store::schema_version() { return schema::identify(db_.get()).user_version; }
 
@@ -137,7 +50,8 @@ void Store::touch(int64_t trial_id, double now) {
 int64_t Store::ensure_experiment(std::string_view name) {
   if (name.empty()) fail<StoreError>("{}: experiment name is empty", path_);
   return write([&] {
-    sqlite::Statement insert(db_.get(), "INSERT INTO experiments (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING");
+    sqlite::Statement insert(db_.get(),
+                             "INSERT INTO experiments (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING");
     insert.bind_all(name, now_seconds()).run();
     sqlite::Statement find(db_.get(), "SELECT id FROM experiments WHERE name = ?");
     find.bind(1, name).step();
@@ -157,9 +71,15 @@ void Store::insert_params(int64_t trial_id, const Params& params) {
     insert.bind_all(trial_id, name, param_type_name(value.type()));
     switch (value.type()) {
       case ParamType::integer:
-      case ParamType::boolean: insert.bind(4, value.as_int()); break;
-      case ParamType::real: insert.bind(4, value.as_double()); break;
-      case ParamType::text: insert.bind(4, value.as_text()); break;
+      case ParamType::boolean:
+        insert.bind(4, value.as_int());
+        break;
+      case ParamType::real:
+        insert.bind(4, value.as_double());
+        break;
+      case ParamType::text:
+        insert.bind(4, value.as_text());
+        break;
     }
     insert.run();
     insert.reset();
@@ -235,7 +155,8 @@ WHERE experiment_id = ? AND param_hash = ? ORDER BY id DESC LIMIT 1)sql");
 UPDATE trials SET status = 'running', host = ?, pid = ?, pid_started = ?, heartbeat_at = ?, ended_at = NULL,
                   error = NULL, attempts = attempts + 1, world_size = ?, device = ?, config_text = ?
 WHERE id = ?)sql");
-    update.bind_all(owner.host, owner.pid, owner.pid_started, now, trial.world_size, trial.device, trial.config_text, id);
+    update.bind_all(owner.host, owner.pid, owner.pid_started, now, trial.world_size, trial.device, trial.config_text,
+                    id);
     update.run();
     return claim;
   });

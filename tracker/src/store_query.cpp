@@ -75,11 +75,12 @@ FROM trials GROUP BY experiment_id, status)sql");
     summary.trials += counts.column_int(2);
     summary.last_activity = std::max(summary.last_activity.value_or(0), counts.column_double(3));
   }
-  // The experiment's best: among trials reporting the metric most of its trials report.
+  // The experiment's best: among its finished trials (a failed or pruned one
+  // never is the best) reporting the metric most of them report.
   std::map<int64_t, std::vector<std::pair<int64_t, BestMetric>>> bests;
   sqlite::Statement best(db_.get(), R"sql(
 SELECT experiment_id, id, best_metric, best_goal, best_value, best_epoch FROM trials
-WHERE best_metric IS NOT NULL AND best_value IS NOT NULL)sql");
+WHERE best_metric IS NOT NULL AND best_value IS NOT NULL AND status IN ('completed', 'stopped_early'))sql");
   while (best.step()) bests[best.column_int(0)].emplace_back(best.column_int(1), *read_best(best, 2));
   for (auto& [experiment_id, candidates] : bests) {
     std::map<std::string, int> votes;

@@ -42,9 +42,9 @@ struct TrialsRequest {
   std::vector<std::string> where{};         // "name op value", all must hold
 };
 
-// Statuses whose trials ran to their own end and are ranked: completed and
-// stopped_early. Running, pruned and failed trials are listed after them, unranked.
-bool is_finished(TrialStatus status);
+// Trials that ran to their own end (tracker::is_finished) are ranked; running,
+// pruned and failed trials are listed after them, unranked.
+using tracker::is_finished;
 
 // {"experiments": [{id, name, trials, by_status{}, best{metric, value, epoch, goal} | null, best_trial,
 //   created_at, last_activity}]}

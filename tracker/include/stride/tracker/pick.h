@@ -26,5 +26,7 @@ std::optional<TrialRecord> pick_trial(Store& store, std::string_view experiment,
 // that exists under that very name, is returned as it is. Throws StoreError
 // naming the experiment and the store when no trial qualifies.
 std::string resolve_checkpoint(const std::string& reference, const std::filesystem::path& db);
+// The same, read from a store already open (a grid passes its own down).
+std::string resolve_checkpoint(const std::string& reference, Store& store);
 
 }  // namespace stride::tracker

@@ -17,6 +17,11 @@
 namespace stride::tracker {
 
 enum class TrialStatus { running, completed, stopped_early, pruned, failed };
+// Ran to its end: completed, or stopped by its own early stopping (what Optuna
+// counts as a complete trial). Only these rank as best.
+inline bool is_finished(TrialStatus status) {
+  return status == TrialStatus::completed || status == TrialStatus::stopped_early;
+}
 enum class DecisionKind { early_stop, reduce_lr, prune, keep };
 enum class Goal { minimize, maximize };
 

@@ -33,7 +33,9 @@ struct TrialsOptions {
   std::optional<std::string> experiment;  // unset: every experiment
   // A final metric, a parameter, "best" or a trial column ("id", "epochs", ...).
   // Metrics and "best" sort best first (default_goal / the trial's goal),
-  // parameters and columns ascending; trials without the value go last.
+  // finished trials (completed, stopped early) before running, pruned and
+  // failed ones, whatever their values; parameters and columns ascending;
+  // trials without the value go last.
   // Unset: "best" when the trials record a best metric, else "id".
   std::optional<std::string> sort;
   std::optional<size_t> top;       // keep the first K after sorting

@@ -3,7 +3,9 @@
 // move-only Statement with typed bind/column calls, and a Transaction that
 // rolls back unless committed. Every sqlite3_* call that returns a status goes
 // through STRIDE_SQLITE_CHECK, the one place a status becomes a StoreError;
-// SQLITE_BUSY / SQLITE_LOCKED become StoreBusyError so writers can retry.
+// SQLITE_BUSY / SQLITE_LOCKED become StoreBusyError so writers can retry;
+// a full disk (SQLITE_FULL, or an I/O error whose errno is ENOSPC) says
+// "no space left on device".
 #pragma once
 
 #include <sqlite3.h>
@@ -46,6 +48,9 @@ using Connection = UniqueHandle<sqlite3*, ConnectionTraits>;
 
 // Opens `path` with SQLITE_OPEN_* `flags` (URI filenames off). Throws StoreError naming the path.
 Connection open_connection(const std::string& path, int flags);
+// Opens `path` read-only as immutable (no locks, no -shm file): for a file no
+// process can change, such as one on a read-only directory or medium.
+Connection open_immutable(const std::string& path);
 
 // The file name SQLite has for this connection's main database ("" for :memory:).
 std::string database_path(sqlite3* db);

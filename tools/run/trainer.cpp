@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -51,7 +52,8 @@ TrainResult train(const TrainRequest& request) {
   const data::Manifest manifest = data::load_manifest(settings.data.dir);
   data::Loader train_loader(manifest, settings.loader_options("train", replica.rank, replica.world));
   std::optional<data::Loader> val_loader, test_loader;
-  if (manifest.has_split("val")) val_loader.emplace(manifest, settings.loader_options("val", replica.rank, replica.world));
+  if (manifest.has_split("val"))
+    val_loader.emplace(manifest, settings.loader_options("val", replica.rank, replica.world));
   if (manifest.has_split("test"))
     test_loader.emplace(manifest, settings.loader_options("test", replica.rank, replica.world));
 
@@ -112,17 +114,19 @@ TrainResult train(const TrainRequest& request) {
       ++state.global_step;
       if (leader && (step % kProgressSteps == kProgressSteps - 1 || step + 1 == steps_per_epoch))
         shown = train_step.read_totals();
+      // One rank alone may stop mid-epoch on a diverged loss; several decide
+      // at the epoch's end, on the loss they all see.
+      if (replica.world == 1 && !std::isfinite(shown.loss_sum)) break;
       const double seen = static_cast<double>(std::max<int64_t>(shown.count, 1));
-      progress.update(step, shown.loss_sum / seen, static_cast<double>(shown.correct) / seen,
-                      static_cast<double>((step + 1) * settings.data.batch_size * replica.world) /
-                          seconds_since(epoch_start));
+      progress.update(
+          step, shown.loss_sum / seen, static_cast<double>(shown.correct) / seen,
+          static_cast<double>((step + 1) * settings.data.batch_size * replica.world) / seconds_since(epoch_start));
     }
     const StepTotals epoch_totals = train_step.read_totals();
     const double train_seconds = seconds_since(epoch_start);
     const double communication_wait = run.take_communication_wait();
     run.synchronise_replicas(model);
-    const EpochTotals train_totals =
-        run.sum_totals({epoch_totals.loss_sum, epoch_totals.correct, epoch_totals.count});
+    const EpochTotals train_totals = run.sum_totals({epoch_totals.loss_sum, epoch_totals.correct, epoch_totals.count});
 
     EpochMetrics metrics;
     metrics.epoch = epoch;
@@ -132,7 +136,7 @@ TrainResult train(const TrainRequest& request) {
     metrics.values["images_per_s"] = static_cast<double>(train_totals.count) / train_seconds;
     metrics.values["data_wait_fraction"] = train_loader.wait_seconds() / train_seconds;
     if (replica.world > 1) metrics.values["comm_wait_fraction"] = communication_wait / train_seconds;
-    if (val_loader) {
+    if (val_loader && std::isfinite(train_totals.loss_sum)) {
       confusion.reset();
       progress.start_pass("val", val_loader->steps_per_epoch());
       const EpochTotals val =
@@ -146,6 +150,13 @@ TrainResult train(const TrainRequest& request) {
     state.epoch = epoch + 1;
     EpochDecisions decisions = callbacks.end_of_epoch(epoch, metrics, lr, model);
     run.end_epoch(metrics, decisions, state, model, optimizer, callbacks, model_cfg);
+    if (decisions.diverged) {
+      result.status = tracker::TrialStatus::failed;
+      result.error = decisions.rows.empty() ? "training diverged" : decisions.rows.front().reason;
+      if (leader) spdlog::error("{}", *result.error);
+      ++epoch;
+      break;
+    }
     if (decisions.stop) {
       result.status = tracker::TrialStatus::stopped_early;
       ++epoch;
@@ -159,8 +170,10 @@ TrainResult train(const TrainRequest& request) {
   }
   result.epochs = epoch;
 
-  if (callbacks.restore_best(model)) spdlog::info("restored the best weights (epoch {})", callbacks.best_epoch() + 1);
-  if (test_loader && result.status != tracker::TrialStatus::pruned) {
+  const bool diverged = result.error.has_value();
+  if (!diverged && callbacks.restore_best(model))
+    spdlog::info("restored the best weights (epoch {})", callbacks.best_epoch() + 1);
+  if (test_loader && result.status != tracker::TrialStatus::pruned && !diverged) {
     confusion.reset();
     progress.start("test", test_loader->steps_per_epoch());
     const EpochTotals test =

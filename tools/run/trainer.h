@@ -30,9 +30,9 @@ struct TrainRequest {
   bool resume = false;
   bool progress_on_terminal = true;
   Communicator* communicator = nullptr;  // null: one local rank
-  std::optional<int64_t> trial_id;                    // a trial already claimed (grid)
-  PruneCheck prune;                                   // grid only
-  std::string prune_metric;                           // metric the pruner watches
+  std::optional<int64_t> trial_id;       // a trial already claimed (grid)
+  PruneCheck prune;                      // grid only
+  std::string prune_metric;              // metric the pruner watches
   bool validate_only = false;  // build data, model, optimizer and callbacks from the config; train and write nothing
 };
 
@@ -43,6 +43,7 @@ struct TrainResult {
   std::map<std::string, double> final_metrics;
   std::optional<tracker::BestMetric> best;
   std::string checkpoint;
+  std::optional<std::string> error;  // why a failed trial failed (a diverged loss)
   double seconds = 0;
 };
 

@@ -17,13 +17,12 @@ int run_train(const Args& args) {
       "the N ranks train one data-parallel replica each (data.batch_size is per rank).";
   std::vector<std::string> overrides;
   std::string config_path, db, device;
-  command.options.add_options()
-      ("config,c", po::value(&config_path)->required(), "experiment config (INI)")
-      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
-      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store (SQLite)")
-      ("device", po::value(&device), "cpu | cuda (overrides train.device)")
-      ("resume", po::bool_switch(), "continue this config's interrupted trial from its last checkpoint")
-      ("no-progress", po::bool_switch(), "plain log lines instead of a progress bar");
+  command.options.add_options()("config,c", po::value(&config_path)->required(), "experiment config (INI)")(
+      "set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")(
+      "db", po::value(&db)->default_value("runs/stride.db"), "experiment store (SQLite)")(
+      "device", po::value(&device), "cpu | cuda (overrides train.device)")(
+      "resume", po::bool_switch(), "continue this config's interrupted trial from its last checkpoint")(
+      "no-progress", po::bool_switch(), "plain log lines instead of a progress bar");
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   TrainRequest request;
@@ -51,6 +50,10 @@ int run_train(const Args& args) {
                                    tracker::status_name(result.status), result.epochs, result.seconds);
     if (const auto it = result.final_metrics.find("test_accuracy"); it != result.final_metrics.end())
       line += fmt::format(": test accuracy {:.4f}", it->second);
+    if (result.error) {
+      fmt::print(stderr, "stride train: {}: {}\n", line, *result.error);
+      return 1;
+    }
     fmt::print("{}\ncheckpoint: {}\n", line, result.checkpoint);
   }
   return 0;

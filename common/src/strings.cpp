@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -103,6 +104,86 @@ bool parse_bool(std::string_view text, std::string_view what) {
   if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
   if (t == "false" || t == "no" || t == "off" || t == "0") return false;
   fail<ConfigError>("{}: expected true or false, got '{}'", what, t);
+}
+
+namespace {
+
+// Length of the UTF-8 sequence at text[i], or 0 when it is not valid UTF-8
+// (overlong forms, surrogates and code points past U+10FFFF included).
+size_t utf8_length(std::string_view text, size_t i, uint32_t& code_point) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  size_t length = 0;
+  uint32_t min = 0;
+  if (lead < 0x80) {
+    code_point = lead;
+    return 1;
+  }
+  if ((lead & 0xE0) == 0xC0)
+    length = 2, code_point = lead & 0x1F, min = 0x80;
+  else if ((lead & 0xF0) == 0xE0)
+    length = 3, code_point = lead & 0x0F, min = 0x800;
+  else if ((lead & 0xF8) == 0xF0)
+    length = 4, code_point = lead & 0x07, min = 0x10000;
+  else
+    return 0;
+  if (i + length > text.size()) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    code_point = (code_point << 6) | (byte(i + k) & 0x3F);
+  }
+  if (code_point < min || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) return 0;
+  return length;
+}
+
+}  // namespace
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    uint32_t code_point = 0;
+    const size_t length = utf8_length(text, i, code_point);
+    if (length == 0) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[i]));
+      ++i;
+      continue;
+    }
+    if (code_point == '\t')
+      out += "\\t";
+    else if (code_point == '\n')
+      out += "\\n";
+    else if (code_point == '\r')
+      out += "\\r";
+    else if (code_point < 0x20 || code_point == 0x7F)
+      out += fmt::format("\\x{:02x}", code_point);
+    else if (code_point >= 0x80 && code_point <= 0x9F)
+      out += fmt::format("\\u{:04x}", code_point);
+    else
+      out.append(text.substr(i, length));
+    i += length;
+  }
+  return out;
+}
+
+void check_path_component(std::string_view value, std::string_view what) {
+  const auto refuse = [&](std::string_view reason) {
+    fail<ConfigError>("{} = '{}': {} (it names a directory)", what, printable(value), reason);
+  };
+  if (value.empty()) refuse("must not be empty");
+  if (value.size() > kMaxNameBytes) refuse(fmt::format("longer than {} bytes", kMaxNameBytes));
+  if (value.find_first_of("/\\") != std::string_view::npos) refuse("must not contain '/' or '\\'");
+  if (value.find("..") != std::string_view::npos) refuse("must not contain '..'");
+  for (const char c : value)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) refuse("must not contain control characters");
+  if (value.front() == '-' || value.front() == '.') refuse("must not start with '-' or '.'");
+  for (size_t i = 0; i < value.size();) {
+    uint32_t code_point = 0;
+    const size_t length = utf8_length(value, i, code_point);
+    if (length == 0) refuse("is not UTF-8");
+    if (code_point >= 0x80 && code_point <= 0x9F) refuse("must not contain control characters");
+    i += length;
+  }
 }
 
 std::string human_bytes(double bytes) {

@@ -28,7 +28,9 @@ Verdict skipped(Verdict v, std::optional<double> best, int64_t wait, std::string
   return v;
 }
 
-bool missing(std::optional<double> value) { return !value || std::isnan(*value); }
+// Keras skips a check only when the metric is absent; a NaN (or inf) value
+// counts as an epoch without improvement, and never becomes the best.
+bool usable(double value) { return std::isfinite(value); }
 
 }  // namespace
 
@@ -60,11 +62,11 @@ Verdict EarlyStopping::check(int64_t epoch, std::optional<double> value) {
   if (epoch < config_.start_from_epoch)
     return skipped(v, best_, wait_,
                    fmt::format("epoch {} is before start_from_epoch {}: not checked", epoch, config_.start_from_epoch));
-  if (missing(value)) return skipped(v, best_, wait_, fmt::format("{} is missing this epoch: not checked", config_.monitor));
+  if (!value) return skipped(v, best_, wait_, fmt::format("{} is missing this epoch: not checked", config_.monitor));
   wait_ += 1;
   // Keras compares against the running best, or the baseline while no best exists.
   const bool first = !best_.has_value();
-  if (first || improves(config_.mode, *value, *best_, config_.min_delta)) {
+  if (usable(*value) && (first || improves(config_.mode, *value, *best_, config_.min_delta))) {
     best_ = *value;
     best_epoch_ = epoch;
     best_is_current_ = true;
@@ -77,20 +79,21 @@ Verdict EarlyStopping::check(int64_t epoch, std::optional<double> value) {
   v.wait = wait_;
   if (v.improved) {  // Keras returns on improvement: no stop this epoch
     v.kind = VerdictKind::keep;
-    v.reason = wait_ == 0 ? fmt::format("{} improved to {:.6g}; patience left {}", config_.monitor, *value,
-                                        config_.patience)
-                          : fmt::format("{} improved to {:.6g} but not past baseline {:.6g}; patience left {}",
-                                        config_.monitor, *value, *config_.baseline, config_.patience - wait_);
+    v.reason = wait_ == 0
+                   ? fmt::format("{} improved to {:.6g}; patience left {}", config_.monitor, *value, config_.patience)
+                   : fmt::format("{} improved to {:.6g} but not past baseline {:.6g}; patience left {}",
+                                 config_.monitor, *value, *config_.baseline, config_.patience - wait_);
     return v;
   }
+  const std::string best = best_ ? fmt::format("{:.6g} at epoch {}", *best_, *best_epoch_) : "none yet";
   if (wait_ >= config_.patience && epoch > 0) {
     v.kind = VerdictKind::early_stop;
-    v.reason = fmt::format("{} = {:.6g}, best {:.6g} at epoch {}; {} epochs without improvement >= patience {}",
-                           config_.monitor, *value, *best_, *best_epoch_, wait_, config_.patience);
+    v.reason = fmt::format("{} = {:.6g}, best {}; {} epochs without improvement >= patience {}", config_.monitor,
+                           *value, best, wait_, config_.patience);
     return v;
   }
   v.kind = VerdictKind::keep;
-  v.reason = fmt::format("{} = {:.6g} did not improve on {:.6g}; patience left {}", config_.monitor, *value, *best_,
+  v.reason = fmt::format("{} = {:.6g} did not improve on {}; patience left {}", config_.monitor, *value, best,
                          config_.patience - wait_);
   return v;
 }
@@ -105,7 +108,8 @@ void EarlyStopping::restore(const nlohmann::json& state) {
   wait_ = state.value("wait", int64_t{0});
   best_ = optional_from(state, "best");
   best_epoch_.reset();
-  if (state.contains("best_epoch") && !state.at("best_epoch").is_null()) best_epoch_ = state.at("best_epoch").get<int64_t>();
+  if (state.contains("best_epoch") && !state.at("best_epoch").is_null())
+    best_epoch_ = state.at("best_epoch").get<int64_t>();
 }
 
 ReduceLrOnPlateau::ReduceLrOnPlateau(const ReduceLrConfig& config) : config_(config) {
@@ -118,14 +122,14 @@ Verdict ReduceLrOnPlateau::check(int64_t /*epoch*/, std::optional<double> value,
   Verdict v;
   v.value = value;
   v.patience = config_.patience;
-  if (missing(value)) return skipped(v, best_, wait_, fmt::format("{} is missing this epoch: not checked", config_.monitor));
+  if (!value) return skipped(v, best_, wait_, fmt::format("{} is missing this epoch: not checked", config_.monitor));
   if (cooldown_left_ > 0) {
     cooldown_left_ -= 1;
     wait_ = 0;
   }
   // Keras asks "in cooldown?" again after counting down.
   const bool in_cooldown = cooldown_left_ > 0;
-  if (!best_ || improves(config_.mode, *value, *best_, config_.min_delta)) {
+  if (usable(*value) && (!best_ || improves(config_.mode, *value, *best_, config_.min_delta))) {
     best_ = *value;
     wait_ = 0;
     v.improved = true;
@@ -136,8 +140,8 @@ Verdict ReduceLrOnPlateau::check(int64_t /*epoch*/, std::optional<double> value,
       v.kind = VerdictKind::reduce_lr;
       v.best = best_;
       v.wait = wait_;
-      v.reason = fmt::format("{} = {:.6g} did not improve on {:.6g} for {} epochs: lr {:.6g} -> {:.6g}",
-                             config_.monitor, *value, *best_, wait_, lr, v.new_lr);
+      v.reason = fmt::format("{} = {:.6g} did not improve on {} for {} epochs: lr {:.6g} -> {:.6g}", config_.monitor,
+                             *value, best_ ? fmt::format("{:.6g}", *best_) : "none yet", wait_, lr, v.new_lr);
       cooldown_left_ = config_.cooldown;
       wait_ = 0;
       return v;
@@ -146,10 +150,10 @@ Verdict ReduceLrOnPlateau::check(int64_t /*epoch*/, std::optional<double> value,
   v.kind = VerdictKind::keep;
   v.best = best_;
   v.wait = wait_;
-  v.reason = in_cooldown ? fmt::format("in cooldown ({} epochs left)", cooldown_left_)
+  v.reason = in_cooldown  ? fmt::format("in cooldown ({} epochs left)", cooldown_left_)
              : v.improved ? fmt::format("{} improved to {:.6g}", config_.monitor, *value)
-                          : fmt::format("{} = {:.6g}, best {:.6g}; patience left {}", config_.monitor, *value,
-                                        *best_, config_.patience - wait_);
+                          : fmt::format("{} = {:.6g}, best {}; patience left {}", config_.monitor, *value,
+                                        best_ ? fmt::format("{:.6g}", *best_) : "none yet", config_.patience - wait_);
   return v;
 }
 

@@ -102,8 +102,9 @@ std::unique_ptr<Communicator> make_device_communicator(Communicator& host, Backe
                     host.size(), device_name(backend.device()), device_name(backend.device()));
 }
 
-std::unique_ptr<Communicator> make_communicator(CommunicatorKind kind, const CommunicatorOptions& options) {
-  if (kind == CommunicatorKind::automatic) kind = launched_by_mpi() ? CommunicatorKind::mpi : CommunicatorKind::local;
+namespace {
+
+std::unique_ptr<Communicator> make_any_communicator(CommunicatorKind kind, const CommunicatorOptions& options) {
   switch (kind) {
     case CommunicatorKind::local:
       return make_local_communicator(options);
@@ -123,6 +124,15 @@ std::unique_ptr<Communicator> make_communicator(CommunicatorKind kind, const Com
       break;
   }
   fail<ConfigError>("unknown communicator kind");
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_communicator(CommunicatorKind kind, const CommunicatorOptions& options) {
+  if (kind == CommunicatorKind::automatic) kind = launched_by_mpi() ? CommunicatorKind::mpi : CommunicatorKind::local;
+  std::unique_ptr<Communicator> communicator = make_any_communicator(kind, options);
+  check_launch_environment(communicator->size());
+  return communicator;
 }
 
 }  // namespace stride

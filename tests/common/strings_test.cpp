@@ -41,6 +41,54 @@ TEST(Strings, StrictNumbers) {
   EXPECT_THROW(parse_bool("maybe", "augment.hflip"), ConfigError);
 }
 
+std::string component_error(std::string_view value) {
+  try {
+    check_path_component(value, "experiment.name");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Strings, PathComponentsRefuseWhatLeavesTheDirectory) {
+  for (const std::string_view good : {"fashion", "seed_cnn-v2.1", "naïve", "A b"})
+    EXPECT_EQ(component_error(good), "") << good;
+  const std::pair<std::string, std::string> bad[] = {
+      {"../../x", "'/'"},
+      {"a/b", "'/'"},
+      {"a\\b", "'/'"},
+      {"..", "'..'"},
+      {"x..y", "'..'"},
+      {std::string("a\0b", 3), "control"},
+      {"a\x1b[2Jb", "control"},
+      {"tab\there", "control"},
+      {"a\xc2\x9b"
+       "b",
+       "control"},
+      {"-rf", "start with"},
+      {".hidden", "start with"},
+      {std::string(kMaxNameBytes + 1, 'a'), "longer than 128 bytes"},
+      {"", "empty"},
+      {"\xff\xfe", "UTF-8"},
+  };
+  for (const auto& [value, reason] : bad) {
+    const std::string e = component_error(value);
+    EXPECT_NE(e.find("experiment.name = '"), std::string::npos) << e;
+    EXPECT_NE(e.find(reason), std::string::npos) << printable(value) << ": " << e;
+    EXPECT_EQ(e.find('\x1b'), std::string::npos) << "the error line itself must be printable";
+  }
+}
+
+TEST(Strings, PrintableShowsControlCharacters) {
+  EXPECT_EQ(printable("plain naïve ✓"), "plain naïve ✓");
+  EXPECT_EQ(printable("\x1b[31mred\x1b[0m"), "\\x1b[31mred\\x1b[0m");
+  EXPECT_EQ(printable("a\tb\nc\rd"), "a\\tb\\nc\\rd");
+  EXPECT_EQ(printable(std::string("\0\x7f", 2)), "\\x00\\x7f");
+  EXPECT_EQ(printable("\xc2\x9b"), "\\u009b");     // C1 CSI as UTF-8
+  EXPECT_EQ(printable("\x9b"), "\\x9b");           // a raw C1 byte (not UTF-8)
+  EXPECT_EQ(printable("\xe2\x82"), "\\xe2\\x82");  // a truncated sequence
+}
+
 TEST(Strings, HumanUnits) {
   EXPECT_EQ(human_bytes(512), "512 B");
   EXPECT_EQ(human_bytes(1536), "1.5 KiB");

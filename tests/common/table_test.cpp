@@ -30,6 +30,47 @@ TEST(Table, CsvQuotesFieldsThatNeedIt) {
   EXPECT_NE(csv.find("12,0.01,,naïve\n"), std::string::npos) << csv;
 }
 
+TEST(Table, CsvDefusesFormulasButKeepsNumbers) {
+  Table t({"=name", "value"});
+  t.add_row({std::string("=HYPERLINK(\"http://x\")"), std::string("-0.5")});
+  t.add_row({std::string("+1+1"), std::string("-cmd|' /C calc'!A0")});
+  t.add_row({std::string("@SUM(A1)"), -0.5});
+  t.add_row({std::string("\tx"), std::string("\rx")});
+  t.add_row({std::string("+3"), std::string("1e-7")});
+  t.add_row({std::string("a=b"), int64_t{-4}});
+  EXPECT_EQ(t.to_csv(),
+            "'=name,value\n"
+            "\"'=HYPERLINK(\"\"http://x\"\")\",-0.5\n"
+            "'+1+1,'-cmd|' /C calc'!A0\n"
+            "'@SUM(A1),-0.5\n"
+            "'\tx,\"'\rx\"\n"
+            "+3,1e-7\n"
+            "a=b,-4\n");
+  EXPECT_EQ(csv_escape("-1e-3"), "-1e-3");
+  EXPECT_EQ(csv_escape("-"), "'-");
+  EXPECT_EQ(csv_escape("-inf"), "'-inf");
+  EXPECT_EQ(csv_escape("-5", true), "-5");
+}
+
+TEST(Table, TextShowsControlCharactersEscaped) {
+  Table t({"name\x1b]0;title\x07", "n"});
+  t.add_row({std::string("\x1b[2J\x1b[31mred"), int64_t{1}});
+  t.add_row({std::string("c1\xc2\x9b"
+                         "6n del\x7f"),
+             int64_t{22}});
+  const std::string text = t.to_text();
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    EXPECT_TRUE(u == '\n' || (u >= 0x20 && u != 0x7f)) << "raw control byte " << int(u) << " in\n" << text;
+  }
+  EXPECT_EQ(text.find("\xc2\x9b"), std::string::npos) << text;
+  EXPECT_NE(text.find("name\\x1b]0;title\\x07"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n\\x1b[2J\\x1b[31mred     1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nc1\\u009b6n del\\x7f    22\n"), std::string::npos) << text;
+  // JSON keeps the text as it is (its own escaping).
+  EXPECT_EQ(t.to_json()[0]["name\x1b]0;title\x07"], "\x1b[2J\x1b[31mred");
+}
+
 TEST(Table, JsonKeepsNumbersAndNulls) {
   const nlohmann::json j = sample().to_json();
   ASSERT_EQ(j.size(), 2u);

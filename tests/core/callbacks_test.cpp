@@ -2,6 +2,7 @@
 // epoch, against what Keras 3 decides for the same sequences (DESIGN.md §7).
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -148,6 +149,37 @@ TEST(ReduceLrOnPlateau, CooldownAndMinLrAsKeras) {
   c.cooldown = 0;
   c.patience = 2;
   EXPECT_EQ(reductions(c, {1.0, 0.9, 0.95, 0.95, 0.8, 0.85, 0.85}), (R{{3, 0.5}, {6, 0.25}}));
+}
+
+TEST(EarlyStopping, NanCountsAsAnEpochWithoutImprovement) {
+  // Keras: only an absent metric is skipped; NaN fails every comparison, so
+  // patience runs out on a diverged metric instead of waiting forever.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EarlyStoppingConfig c;
+  c.patience = 2;
+  Trace r = run(c, {1.0, nan, nan});
+  EXPECT_EQ(r.kinds, (std::vector<VerdictKind>{keep, keep, stop}));
+  EXPECT_EQ(r.waits, (std::vector<int64_t>{0, 1, 2}));
+  // A NaN first value is not a best: the next real value still improves.
+  EarlyStopping es(c);
+  const Verdict first = es.check(0, nan);
+  EXPECT_EQ(first.kind, keep);
+  EXPECT_EQ(first.wait, 1);
+  EXPECT_FALSE(es.best().has_value());
+  EXPECT_TRUE(es.check(1, 0.5).improved);
+  EXPECT_DOUBLE_EQ(*es.best(), 0.5);
+  EXPECT_FALSE(es.check(2, std::numeric_limits<double>::infinity()).improved);
+}
+
+TEST(ReduceLrOnPlateau, NanCountsTowardsPatience) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  ReduceLrConfig c;
+  c.factor = 0.5;
+  c.patience = 2;
+  c.min_delta = 0;
+  using R = std::vector<std::pair<int64_t, double>>;
+  EXPECT_EQ(reductions(c, {1.0, nan, nan}), (R{{2, 0.5}}));
+  EXPECT_EQ(reductions(c, {nan, nan}), (R{{1, 0.5}}));
 }
 
 TEST(ReduceLrOnPlateau, RejectsBadFactor) {

@@ -1,8 +1,18 @@
 // The config schema: defaults, overrides, and errors that name the key.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include "run/config.h"
+#include "run/settings.h"
 #include "stride/common/error.h"
+#include "stride/distributed/communicator.h"
 
 namespace stride::tools {
 namespace {
@@ -62,8 +72,7 @@ TEST(Config, GridAxesKeepParenthesisedValuesWhole) {
   ASSERT_EQ(c.grid().size(), 2u);
   EXPECT_EQ(c.grid()[0].key, "train.lr");
   EXPECT_EQ(c.grid()[0].values, (std::vector<std::string>{"0.001", "0.003"}));
-  EXPECT_EQ(c.grid()[1].values,
-            (std::vector<std::string>{"conv(8,3) relu flatten dense(4)", "flatten dense(4)"}));
+  EXPECT_EQ(c.grid()[1].values, (std::vector<std::string>{"conv(8,3) relu flatten dense(4)", "flatten dense(4)"}));
   EXPECT_EQ(c.grid_options().at("pruner"), "median");
   EXPECT_NE(error_of([] { Config::from_text("[grid]\ntrain.lrr = 1, 2\n", "g.ini"); }).find("train.lrr"),
             std::string::npos);
@@ -90,8 +99,8 @@ TEST(Config, IdentityListsWhatDiffersFromTheDefaults) {
   EXPECT_DOUBLE_EQ(p.at("train.momentum").as_double(), 0.9);
   EXPECT_EQ(p.count("augment.hflip"), 0u);
   // Writing a default explicitly does not make another trial.
-  const Config same = Config::from_text("[train]\nnesterov = true\nmomentum = 0.9\noptimizer = sgd\nbeta1 = 0.90\n",
-                                        "b.ini");
+  const Config same =
+      Config::from_text("[train]\nnesterov = true\nmomentum = 0.9\noptimizer = sgd\nbeta1 = 0.90\n", "b.ini");
   EXPECT_EQ(tracker::param_hash(same.identity_params()), tracker::param_hash(p));
 }
 
@@ -133,6 +142,119 @@ TEST(Config, IniRoundTripKeepsEveryValue) {
   EXPECT_EQ(again.params(), c.params());
   EXPECT_EQ(tracker::param_hash(again.identity_params()), tracker::param_hash(c.identity_params()));
   EXPECT_EQ(again.integer("early_stopping.patience"), 3);
+}
+
+TEST(Config, ValuesOutsideTheirRangeAreRefusedNamingKeyValueAndRange) {
+  const std::pair<std::string, std::string> bad[] = {
+      {"train.epochs=-3", ">= 1"},
+      {"train.epochs=0", ">= 1"},
+      {"train.threads=-2", "in [0, 4096]"},
+      {"data.batch_size=0", ">= 1"},
+      {"data.eval_batch_size=-1", ">= 1"},
+      {"data.prefetch=0", "in [1, 2147483647]"},
+      {"data.prefetch=99999999999", "in [1, 2147483647]"},
+      {"data.workers=0", "in [1, 256]"},
+      {"data.limit=-5", ">= 0"},
+      {"train.lr=0", "> 0"},
+      {"train.lr=-0.1", "> 0"},
+      {"train.momentum=1", "in [0, 1)"},
+      {"train.beta2=1.5", "in [0, 1)"},
+      {"train.label_smoothing=1", "in [0, 1)"},
+      {"train.weight_decay=-1e-4", ">= 0"},
+      {"early_stopping.patience=-1", ">= 0"},
+      {"reduce_lr.factor=1", "in (0, 1)"},
+      {"reduce_lr.cooldown=-1", ">= 0"},
+      {"augment.zoom=1", "in [0, 1)"},
+      {"train.collective_timeout=-1", ">= 0"},
+      {"experiment.seed=-1", ">= 0"},
+      {"model.unfreeze_epoch=-2", ">= -1"},
+      {"train.bucket_mb=0", "in (0, 65536)"},
+  };
+  for (const auto& [assignment, range] : bad) {
+    Config c = Config::from_text("", "a.ini");
+    const std::string e = error_of([&] { c.apply_override(assignment); });
+    const std::string key = assignment.substr(0, assignment.find('='));
+    const std::string value = assignment.substr(assignment.find('=') + 1);
+    EXPECT_NE(e.find("--set: " + key + " = " + value + ": must be " + range), std::string::npos)
+        << assignment << " -> '" << e << "'";
+  }
+  // The same keys at the edge of their range are taken.
+  const Config edge =
+      Config::from_text("[train]\nepochs = 1\nthreads = 0\nmomentum = 0\n[data]\nprefetch = 1\n", "a.ini");
+  EXPECT_EQ(edge.integer("train.epochs"), 1);
+  // Files and grid lists are checked the same way.
+  const std::string in_file = error_of([] { Config::from_text("[train]\nepochs = -3\n", "f.ini"); });
+  EXPECT_NE(in_file.find("f.ini: train.epochs = -3: must be >= 1"), std::string::npos) << in_file;
+  const std::string in_grid = error_of([] { Config::from_text("[grid]\ntrain.lr = 0.1, -0.1\n", "g.ini"); });
+  EXPECT_NE(in_grid.find("g.ini [grid]: train.lr = -0.1: must be > 0"), std::string::npos) << in_grid;
+}
+
+TEST(Config, EveryNumericKeyHasARange) {
+  // Keys whose every finite value means something (a delta, a threshold).
+  const std::vector<std::string_view> any_value = {"early_stopping.min_delta", "early_stopping.baseline"};
+  for (const KeySpec& spec : config_schema()) {
+    if (spec.kind != ValueKind::integer && spec.kind != ValueKind::real) continue;
+    if (std::find(any_value.begin(), any_value.end(), spec.key) != any_value.end()) continue;
+    EXPECT_TRUE(std::isfinite(spec.bounds.low) || std::isfinite(spec.bounds.high)) << spec.key << " has no range";
+    if (!spec.default_value.empty()) {
+      EXPECT_TRUE(spec.bounds.contains(std::stod(std::string(spec.default_value)))) << spec.key << " default";
+    }
+  }
+}
+
+TEST(Config, ExperimentNamesThatLeaveTheCheckpointDirectoryAreRefused) {
+  Config c = Config::from_text("", "a.ini");
+  const std::string e = error_of([&] { c.apply_override("experiment.name=../../x"); });
+  EXPECT_NE(e.find("--set: experiment.name = '../../x': must not contain '/'"), std::string::npos) << e;
+  const std::string in_file = error_of([] { Config::from_text("[experiment]\nname = -rf\n", "f.ini"); });
+  EXPECT_NE(in_file.find("f.ini: experiment.name = '-rf'"), std::string::npos) << in_file;
+  c.apply_override("experiment.name=fashion_v2");
+  EXPECT_EQ(c.text("experiment.name"), "fashion_v2");
+}
+
+class ConfigFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("stride_config_" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    ::unsetenv("STRIDE_COLLECTIVE_TIMEOUT");
+  }
+  void TearDown() override {
+    ::unsetenv("STRIDE_COLLECTIVE_TIMEOUT");
+    std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path write(const std::string& name, const std::string& text) {
+    const auto path = dir_ / name;
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(ConfigFile, CollectiveTimeoutPrecedenceIsSetThenEnvironmentThenFileThenDefault) {
+  const auto with_key = write("with.ini", "[train]\ncollective_timeout = 30\n");
+  const auto without = write("without.ini", "[train]\nepochs = 1\n");
+  // The schema's default is the communicator's (and the one docs/GUIDE.md states).
+  EXPECT_DOUBLE_EQ(Config::load(without).real("train.collective_timeout"), CommunicatorOptions{}.timeout_s);
+  EXPECT_DOUBLE_EQ(Config::load(with_key).real("train.collective_timeout"), 30);
+  ::setenv("STRIDE_COLLECTIVE_TIMEOUT", "7.5", 1);
+  const Config from_env = Config::load(with_key);
+  EXPECT_DOUBLE_EQ(from_env.real("train.collective_timeout"), 7.5);
+  EXPECT_EQ(from_env.origin("train.collective_timeout"), "STRIDE_COLLECTIVE_TIMEOUT");
+  EXPECT_DOUBLE_EQ(decode_settings(from_env).collective_timeout_s, 7.5);
+  EXPECT_DOUBLE_EQ(Config::load(with_key, {"train.collective_timeout=9"}).real("train.collective_timeout"), 9);
+  ::setenv("STRIDE_COLLECTIVE_TIMEOUT", "soon", 1);
+  const std::string e = error_of([&] { Config::load(without); });
+  EXPECT_NE(e.find("STRIDE_COLLECTIVE_TIMEOUT: train.collective_timeout: expected a number, got 'soon'"),
+            std::string::npos)
+      << e;
+}
+
+TEST_F(ConfigFile, TheFileNameAsExperimentNameIsCheckedToo) {
+  const auto hidden = write(".hidden.ini", "[train]\nepochs = 1\n");
+  const std::string e = error_of([&] { Config::load(hidden); });
+  EXPECT_NE(e.find("experiment.name = '.hidden': must not start with '-' or '.'"), std::string::npos) << e;
+  EXPECT_EQ(Config::load(hidden, {"experiment.name=visible"}).text("experiment.name"), "visible");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // behave as configured.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <filesystem>
 
@@ -86,8 +88,7 @@ TEST_F(TrainerTest, EarlyStoppingStopsAndLogsEveryCheck) {
 
 TEST_F(TrainerTest, FineTuningTakesTheBaseAndFreezesIt) {
   const TrainResult base = train(request());
-  TrainRequest tune = request(
-      "[model]\ninit_from = " + base.checkpoint + "\nfreeze = all_but_head\n");
+  TrainRequest tune = request("[model]\ninit_from = " + base.checkpoint + "\nfreeze = all_but_head\n");
   tune.config.set("experiment.name", "tuned", "test");
   tune.config.set("train.epochs", "1", "test");
   const TrainResult tuned = train(tune);
@@ -108,6 +109,37 @@ TEST_F(TrainerTest, FineTuningTakesTheBaseAndFreezesIt) {
   const Tensor& ha = a.layer_parameters(4)[0]->value;
   const Tensor& hb = b.layer_parameters(4)[0]->value;
   EXPECT_NE(0, std::memcmp(ha.f32(), hb.f32(), ha.bytes()));  // the head trained
+}
+
+TEST_F(TrainerTest, DivergedLossEndsTheTrialAsFailedWithATerminateOnNanDecision) {
+  // SGD at lr 1e35: the first update sends the weights past float range, so
+  // the loss turns inf or NaN on the next step.
+  TrainRequest r = request("optimizer = sgd\n[early_stopping]\npatience = 5\n");
+  r.config.set("train.lr", "1e35", "test");
+  const TrainResult result = train(r);
+  EXPECT_EQ(result.status, tracker::TrialStatus::failed);
+  EXPECT_EQ(result.epochs, 1);
+  ASSERT_TRUE(result.error.has_value());
+  EXPECT_TRUE(result.error->starts_with("train_loss is NaN in epoch 1") ||
+              result.error->starts_with("train_loss is inf in epoch 1"))
+      << *result.error;
+  EXPECT_NE(result.error->find("diverged"), std::string::npos) << *result.error;
+
+  auto store = tracker::Store::open(dir_ / "store.db", tracker::Access::read_only);
+  const tracker::TrialRecord trial = store.trial(result.trial_id);
+  EXPECT_EQ(trial.status, tracker::TrialStatus::failed);
+  ASSERT_TRUE(trial.error.has_value());
+  EXPECT_EQ(*trial.error, *result.error);
+  tracker::DecisionQuery query;
+  query.trial_id = result.trial_id;
+  const auto decisions = store.decisions(query);
+  ASSERT_EQ(decisions.size(), 1u);  // the other checks do not run on a diverged epoch
+  EXPECT_EQ(decisions[0].decision.checker, "terminate_on_nan");
+  EXPECT_EQ(decisions[0].decision.kind, tracker::DecisionKind::early_stop);
+  EXPECT_EQ(decisions[0].decision.monitor, "train_loss");
+  // No checkpoint of diverged weights: the trial had no finite epoch to keep.
+  EXPECT_FALSE(trial.checkpoint_path.has_value());
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "ckpt" / "unit" / fmt::format("trial-{}.h5", result.trial_id)));
 }
 
 TEST_F(TrainerTest, ResumeWithoutATrialIsAClearError) {

@@ -3,10 +3,12 @@
 // here decides what is allowed.
 #include "config.h"
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
+#include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -17,91 +19,16 @@ namespace stride::tools {
 
 namespace {
 
-constexpr KeySpec kSchema[] = {
-    {"experiment.name", "", ValueKind::text, "experiment the trial belongs to (default: the config file's name)"},
-    {"experiment.seed", "42", ValueKind::integer, "seeds weights, data order, augmentation and dropout"},
-
-    {"data.dir", "data/fashion-mnist", ValueKind::text, "prepared dataset directory (stride prepare --out)"},
-    {"data.batch_size", "32", ValueKind::integer, "images per step on each rank"},
-    {"data.limit", "0", ValueKind::integer, "> 0: use only the first N training images"},
-    {"data.workers", "2", ValueKind::integer, "loader threads decoding and augmenting"},
-    {"data.prefetch", "4", ValueKind::integer, "ready batches queued ahead of training"},
-    {"data.drop_last", "false", ValueKind::boolean, "skip the last partial batch of an epoch"},
-    {"data.tail", "", ValueKind::text, "keep | drop | pad: what the last partial batch does (overrides drop_last)"},
-    {"data.shuffle_window", "16384", ValueKind::integer, "images shuffled together"},
-    {"data.eval_batch_size", "256", ValueKind::integer, "images per evaluation step"},
-
-    {"augment.crop_padding", "0", ValueKind::integer, "random crop after padding by this many pixels"},
-    {"augment.pad_mode", "reflect", ValueKind::text, "reflect | zero"},
-    {"augment.hflip", "false", ValueKind::boolean, "random horizontal flip"},
-    {"augment.rotate_deg", "0", ValueKind::real, "random rotation in [-r, r] degrees"},
-    {"augment.zoom", "0", ValueKind::real, "random zoom in [1-z, 1+z]"},
-    {"augment.translate", "0", ValueKind::real, "random shift in [-t, t] of the size"},
-    {"augment.cutout", "0", ValueKind::real, "erase a square of this fraction of the size (p = 0.5)"},
-    {"augment.normalize", "true", ValueKind::boolean, "per-channel (x - mean) / std with the train statistics"},
-
-    {"model.layers", "", ValueKind::text, "layer spec, e.g. conv(32,3) relu maxpool(2) flatten dense(10)"},
-    {"model.arch", "", ValueKind::text, "named architecture: seed_cnn | vgg_bn | resnet9"},
-    {"model.input_shape", "", ValueKind::text, "HxWxC the model takes (checked against the data; default: the data's)"},
-    {"model.init_from", "", ValueKind::text, "checkpoint whose weights initialise the matching layers (fine-tuning)"},
-    {"model.init_layers", "-1", ValueKind::integer, "how many leading layers to take from init_from (-1: all that match)"},
-    {"model.freeze", "", ValueKind::text, "N (first N layers) | all_but_head: layers not trained"},
-    {"model.unfreeze_epoch", "-1", ValueKind::integer, ">= 0: train every layer from this epoch on"},
-
-    {"train.epochs", "10", ValueKind::integer, "epochs to train"},
-    {"train.optimizer", "adam", ValueKind::text, "adam | adamw | sgd"},
-    {"train.lr", "0.001", ValueKind::real, "learning rate (for the global batch after lr_scaling)"},
-    {"train.beta1", "0.9", ValueKind::real, "Adam beta1"},
-    {"train.beta2", "0.999", ValueKind::real, "Adam beta2"},
-    {"train.epsilon", "1e-7", ValueKind::real, "Adam epsilon (Keras' default)"},
-    {"train.momentum", "0", ValueKind::real, "SGD momentum"},
-    {"train.nesterov", "false", ValueKind::boolean, "SGD Nesterov momentum"},
-    {"train.weight_decay", "0", ValueKind::real, "L2 (adam, sgd) or decoupled (adamw) weight decay"},
-    {"train.clip_norm", "0", ValueKind::real, "> 0: clip the global gradient norm"},
-    {"train.schedule", "constant", ValueKind::text, "constant | step | cosine | onecycle"},
-    {"train.warmup_epochs", "0", ValueKind::real, "linear warmup"},
-    {"train.step_epochs", "10", ValueKind::real, "step schedule: epochs between decays"},
-    {"train.gamma", "0.1", ValueKind::real, "step schedule: decay factor"},
-    {"train.min_lr", "0", ValueKind::real, "cosine schedule: final learning rate"},
-    {"train.label_smoothing", "0", ValueKind::real, "label smoothing of the cross-entropy"},
-    {"train.lr_scaling", "none", ValueKind::text, "none | linear: multiply lr by the number of ranks"},
-    {"train.threads", "0", ValueKind::integer, "CPU threads per rank (0: all cores / ranks on the node)"},
-    {"train.device", "cpu", ValueKind::text, "cpu | cuda"},
-    {"train.precision", "fp32", ValueKind::text, "fp32 | tf32 | bf16: conv/dense arithmetic (tf32 and bf16: CUDA)"},
-    {"train.deterministic", "false", ValueKind::boolean, "CUDA: bit-reproducible algorithms, no autotuning"},
-    {"train.checkpoint_dir", "runs/checkpoints", ValueKind::text, "where checkpoints are written"},
-    {"train.bucket_mb", "25", ValueKind::real, "gradient all-reduce bucket size in MiB"},
-    {"train.sync_bn", "false", ValueKind::boolean, "batch norm over the global batch of all ranks (else each rank's own)"},
-    {"train.collective_timeout", "300", ValueKind::real, "seconds a collective may wait before the job aborts"},
-
-    {"early_stopping.monitor", "val_loss", ValueKind::text, "metric watched"},
-    {"early_stopping.mode", "auto", ValueKind::text, "min | max | auto"},
-    {"early_stopping.min_delta", "0", ValueKind::real, "smallest change that counts as improvement"},
-    {"early_stopping.patience", "", ValueKind::integer, "epochs without improvement before stopping (unset: off)"},
-    {"early_stopping.baseline", "", ValueKind::real, "value the metric must beat"},
-    {"early_stopping.start_from_epoch", "0", ValueKind::integer, "epochs before checks begin"},
-    {"early_stopping.restore_best", "false", ValueKind::boolean, "restore the best weights at the end"},
-
-    {"reduce_lr.monitor", "val_loss", ValueKind::text, "metric watched"},
-    {"reduce_lr.mode", "auto", ValueKind::text, "min | max | auto"},
-    {"reduce_lr.factor", "0.1", ValueKind::real, "lr multiplier"},
-    {"reduce_lr.patience", "", ValueKind::integer, "epochs without improvement before reducing (unset: off)"},
-    {"reduce_lr.min_delta", "0.0001", ValueKind::real, "smallest change that counts as improvement"},
-    {"reduce_lr.cooldown", "0", ValueKind::integer, "epochs to wait after a reduction"},
-    {"reduce_lr.min_lr", "0", ValueKind::real, "lower bound on lr"},
-};
-
-constexpr std::string_view kGridOptions[] = {"pruner",   "metric",   "mode",           "n_startup_trials",
-                                             "n_warmup_epochs", "min_epochs", "reduction_factor",
-                                             "ranks_per_trial"};
+constexpr std::string_view kGridOptions[] = {"pruner",           "metric",          "mode",
+                                             "n_startup_trials", "n_warmup_epochs", "min_epochs",
+                                             "reduction_factor", "ranks_per_trial"};
 
 // Keys that change how a run executes, not what it computes: not hyperparameters,
 // so not part of a trial's identity (its parameter hash). model.input_shape
 // only restates the data's shape (training refuses any other).
-constexpr std::string_view kOperationalKeys[] = {"experiment.name", "data.workers",      "data.prefetch",
-                                                 "data.eval_batch_size", "train.threads", "train.checkpoint_dir",
-                                                 "train.collective_timeout", "train.bucket_mb",
-                                                 "model.input_shape"};
+constexpr std::string_view kOperationalKeys[] = {"experiment.name",          "data.workers",    "data.prefetch",
+                                                 "data.eval_batch_size",     "train.threads",   "train.checkpoint_dir",
+                                                 "train.collective_timeout", "train.bucket_mb", "model.input_shape"};
 
 // Part of a trial's identity even at their defaults: what anyone reading a
 // leaderboard expects to tell trials apart by. Other keys count when they
@@ -114,23 +41,28 @@ constexpr std::string_view kAlwaysRecorded[] = {"experiment.seed", "data.batch_s
 bool is_default(const KeySpec& spec, const std::string& value) {
   if (spec.default_value.empty()) return value.empty();
   switch (spec.kind) {
-    case ValueKind::integer: return parse_int(value, spec.key) == parse_int(spec.default_value, spec.key);
-    case ValueKind::real: return parse_double(value, spec.key) == parse_double(spec.default_value, spec.key);
-    case ValueKind::boolean: return parse_bool(value, spec.key) == parse_bool(spec.default_value, spec.key);
-    case ValueKind::text: return value == spec.default_value;
+    case ValueKind::integer:
+      return parse_int(value, spec.key) == parse_int(spec.default_value, spec.key);
+    case ValueKind::real:
+      return parse_double(value, spec.key) == parse_double(spec.default_value, spec.key);
+    case ValueKind::boolean:
+      return parse_bool(value, spec.key) == parse_bool(spec.default_value, spec.key);
+    case ValueKind::text:
+    case ValueKind::name:
+      return value == spec.default_value;
   }
   return false;
 }
 
 const KeySpec* find_key(std::string_view key) {
-  for (const KeySpec& spec : kSchema)
+  for (const KeySpec& spec : config_schema())
     if (spec.key == key) return &spec;
   return nullptr;
 }
 
 std::vector<std::string> known_keys() {
   std::vector<std::string> keys;
-  for (const KeySpec& spec : kSchema) keys.emplace_back(spec.key);
+  for (const KeySpec& spec : config_schema()) keys.emplace_back(spec.key);
   return keys;
 }
 
@@ -139,9 +71,8 @@ std::vector<std::string> known_keys() {
   std::string suggestion = closest_match(key, keys);
   const auto dot = key.find('.');
   const std::string section = key.substr(0, dot);
-  const bool section_known = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
-    return k.substr(0, k.find('.')) == section;
-  });
+  const bool section_known =
+      std::any_of(keys.begin(), keys.end(), [&](const std::string& k) { return k.substr(0, k.find('.')) == section; });
   if (!section_known && section != "grid")
     fail<ConfigError>("{}: unknown section [{}]{}", origin, section,
                       suggestion.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", suggestion));
@@ -151,7 +82,13 @@ std::vector<std::string> known_keys() {
 
 }  // namespace
 
-std::span<const KeySpec> config_schema() { return kSchema; }
+std::string Bounds::describe() const {
+  const bool has_low = std::isfinite(low), has_high = std::isfinite(high);
+  if (has_low && has_high) return fmt::format("in {}{}, {}{}", low_open ? '(' : '[', low, high, high_open ? ')' : ']');
+  if (has_low) return fmt::format("{} {}", low_open ? ">" : ">=", low);
+  if (has_high) return fmt::format("{} {}", high_open ? "<" : "<=", high);
+  return "any number";
+}
 
 std::vector<std::string> split_grid_values(std::string_view text) {
   std::vector<std::string> values;
@@ -176,7 +113,7 @@ Config Config::from_text(std::string_view text, std::string_view origin) {
   namespace po = boost::program_options;
   Config config;
   config.file_ = std::string(origin);
-  for (const KeySpec& spec : kSchema) config.values_[std::string(spec.key)] = std::string(spec.default_value);
+  for (const KeySpec& spec : config_schema()) config.values_[std::string(spec.key)] = std::string(spec.default_value);
   std::istringstream stream{std::string(text)};
   po::parsed_options parsed(nullptr);
   try {
@@ -203,16 +140,20 @@ Config Config::load(const std::filesystem::path& file, const std::vector<std::st
   text << in.rdbuf();
   Config config = from_text(text.str(), file.string());
   config.file_ = file;
-  if (config.text("experiment.name").empty())
-    config.set("experiment.name", file.stem().string(), file.string());
+  for (const KeySpec& spec : config_schema()) {
+    if (spec.environment.empty()) continue;
+    const std::string variable(spec.environment);
+    if (const char* value = std::getenv(variable.c_str()); value != nullptr && *value != '\0')
+      config.set(std::string(spec.key), trim(value), variable);
+  }
   for (const std::string& assignment : overrides) config.apply_override(assignment);
+  if (config.text("experiment.name").empty()) config.set("experiment.name", file.stem().string(), file.string());
   return config;
 }
 
 void Config::apply_override(const std::string& assignment) {
   const auto equals = assignment.find('=');
-  if (equals == std::string::npos)
-    fail<ConfigError>("--set {}: expected section.key=value", assignment);
+  if (equals == std::string::npos) fail<ConfigError>("--set {}: expected section.key=value", assignment);
   const std::string key = trim(assignment.substr(0, equals)), value = trim(assignment.substr(equals + 1));
   if (starts_with(key, "grid.")) return set_grid(key.substr(5), value, "--set");
   set(key, value, "--set");
@@ -247,12 +188,25 @@ void Config::check_value(const std::string& key, const std::string& value, std::
   if (spec == nullptr) unknown_key(origin, key);
   if (value.empty()) return;
   const std::string what = fmt::format("{}: {}", origin, key);
+  double number = 0;
   switch (spec->kind) {
-    case ValueKind::integer: parse_int(value, what); break;
-    case ValueKind::real: parse_double(value, what); break;
-    case ValueKind::boolean: parse_bool(value, what); break;
-    case ValueKind::text: break;
+    case ValueKind::integer:
+      number = static_cast<double>(parse_int(value, what));
+      break;
+    case ValueKind::real:
+      number = parse_double(value, what);
+      break;
+    case ValueKind::boolean:
+      parse_bool(value, what);
+      return;
+    case ValueKind::name:
+      check_path_component(value, what);
+      return;
+    case ValueKind::text:
+      return;
   }
+  if (!spec->bounds.contains(number))
+    fail<ConfigError>("{} = {}: must be {}", what, trim(value), spec->bounds.describe());
 }
 
 void Config::set(const std::string& key, const std::string& value, std::string_view origin) {
@@ -287,7 +241,7 @@ bool Config::boolean(const std::string& key) const {
 std::string Config::to_ini() const {
   std::string out;
   std::string section;
-  for (const KeySpec& spec : kSchema) {
+  for (const KeySpec& spec : config_schema()) {
     const std::string key(spec.key);
     const std::string& value = values_.at(key);
     if (value.empty()) continue;
@@ -304,17 +258,22 @@ std::string Config::to_ini() const {
 tracker::ParamValue Config::typed(const KeySpec& spec) const {
   const std::string key(spec.key);
   switch (spec.kind) {
-    case ValueKind::integer: return static_cast<int64_t>(integer(key));
-    case ValueKind::real: return real(key);
-    case ValueKind::boolean: return boolean(key);
-    case ValueKind::text: break;
+    case ValueKind::integer:
+      return static_cast<int64_t>(integer(key));
+    case ValueKind::real:
+      return real(key);
+    case ValueKind::boolean:
+      return boolean(key);
+    case ValueKind::text:
+    case ValueKind::name:
+      break;
   }
   return text(key);
 }
 
 tracker::Params Config::params() const {
   tracker::Params params;
-  for (const KeySpec& spec : kSchema)
+  for (const KeySpec& spec : config_schema())
     if (spec.key != "experiment.name" && !values_.at(std::string(spec.key)).empty())
       params[std::string(spec.key)] = typed(spec);
   return params;
@@ -322,7 +281,7 @@ tracker::Params Config::params() const {
 
 tracker::Params Config::identity_params() const {
   tracker::Params params;
-  for (const KeySpec& spec : kSchema) {
+  for (const KeySpec& spec : config_schema()) {
     const std::string& value = values_.at(std::string(spec.key));
     if (value.empty()) continue;
     if (std::find(std::begin(kOperationalKeys), std::end(kOperationalKeys), spec.key) != std::end(kOperationalKeys))

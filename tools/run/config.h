@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <span>
 #include <string>
@@ -17,16 +18,34 @@
 
 namespace stride::tools {
 
-enum class ValueKind { text, integer, real, boolean };
+// name: text that becomes a path component (check_path_component).
+enum class ValueKind { text, name, integer, real, boolean };
+
+// The values a numeric key accepts: low..high, each end open or closed.
+struct Bounds {
+  double low = -std::numeric_limits<double>::infinity();
+  double high = std::numeric_limits<double>::infinity();
+  bool low_open = false;
+  bool high_open = false;
+
+  bool contains(double value) const {
+    return (low_open ? value > low : value >= low) && (high_open ? value < high : value <= high);
+  }
+  // ">= 1", "> 0", "in [0, 1)"
+  std::string describe() const;
+};
 
 struct KeySpec {
   std::string_view key;  // "train.lr"
   std::string_view default_value;
   ValueKind kind;
   std::string_view help;
+  Bounds bounds = {};
+  // An environment variable that sets the key (below --set, above the file).
+  std::string_view environment = {};
 };
 
-// Every key a config may set, with its default ("" = unset).
+// Every key a config may set, with its default ("" = unset): config_schema.cpp.
 std::span<const KeySpec> config_schema();
 
 struct GridAxis {
@@ -36,9 +55,12 @@ struct GridAxis {
 
 class Config {
  public:
-  // Reads `file` and applies overrides ("section.key=value"). Unknown sections
-  // or keys and malformed values are ConfigError naming the file (or
-  // "--set") and the key, with the closest known key suggested.
+  // Reads `file`, then the keys' environment variables, then applies
+  // overrides ("section.key=value"): a key's value comes from --set, else its
+  // environment variable, else the file, else its default. Unknown sections
+  // or keys and malformed or out-of-range values are ConfigError naming the
+  // file (or the variable, or "--set"), the key and the value, with the
+  // closest known key suggested.
   static Config load(const std::filesystem::path& file, const std::vector<std::string>& overrides = {});
   static Config from_text(std::string_view text, std::string_view origin);
 

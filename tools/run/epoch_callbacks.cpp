@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 namespace stride::tools {
 
 namespace {
@@ -17,10 +19,16 @@ tracker::Decision to_row(int64_t epoch, const std::string& checker, const std::s
   tracker::Decision d;
   d.epoch = epoch;
   switch (v.kind) {
-    case VerdictKind::early_stop: d.kind = tracker::DecisionKind::early_stop; break;
-    case VerdictKind::reduce_lr: d.kind = tracker::DecisionKind::reduce_lr; break;
+    case VerdictKind::early_stop:
+      d.kind = tracker::DecisionKind::early_stop;
+      break;
+    case VerdictKind::reduce_lr:
+      d.kind = tracker::DecisionKind::reduce_lr;
+      break;
     case VerdictKind::keep:
-    case VerdictKind::skip: d.kind = tracker::DecisionKind::keep; break;
+    case VerdictKind::skip:
+      d.kind = tracker::DecisionKind::keep;
+      break;
   }
   d.checker = checker;
   d.monitor = monitor;
@@ -35,10 +43,13 @@ tracker::Decision to_row(int64_t epoch, const std::string& checker, const std::s
 }  // namespace
 
 std::string describe_epoch(const EpochMetrics& m) {
-  static constexpr std::pair<const char*, const char*> kShown[] = {
-      {"train_loss", "loss {:.4f}"},         {"train_accuracy", "acc {:.4f}"}, {"val_loss", "val_loss {:.4f}"},
-      {"val_accuracy", "val_acc {:.4f}"},    {"lr", "lr {:.3g}"},            {"images_per_s", "{:.0f} img/s"},
-      {"epoch_seconds", "{:.1f}s"}};
+  static constexpr std::pair<const char*, const char*> kShown[] = {{"train_loss", "loss {:.4f}"},
+                                                                   {"train_accuracy", "acc {:.4f}"},
+                                                                   {"val_loss", "val_loss {:.4f}"},
+                                                                   {"val_accuracy", "val_acc {:.4f}"},
+                                                                   {"lr", "lr {:.3g}"},
+                                                                   {"images_per_s", "{:.0f} img/s"},
+                                                                   {"epoch_seconds", "{:.1f}s"}};
   std::string text;
   for (const auto& [name, format] : kShown) {
     const auto it = m.values.find(name);
@@ -87,7 +98,23 @@ Callbacks::Callbacks(const Config& config, Model& model) {
 
 EpochDecisions Callbacks::end_of_epoch(int64_t epoch, const EpochMetrics& metrics, double lr, Model& model) {
   EpochDecisions out;
-  if (const auto value = metric(metrics, best_metric_)) {
+  if (const auto loss = metric(metrics, "train_loss"); loss && !std::isfinite(*loss)) {
+    tracker::Decision d;
+    d.epoch = epoch;
+    d.kind = tracker::DecisionKind::early_stop;
+    d.checker = "terminate_on_nan";
+    d.monitor = "train_loss";
+    d.value = *loss;
+    d.reason = fmt::format("train_loss is {} in epoch {}: training diverged; the trial stops and is marked failed",
+                           std::isnan(*loss) ? "NaN"
+                           : *loss > 0       ? "inf"
+                                             : "-inf",
+                           epoch + 1);
+    out.rows.push_back(std::move(d));
+    out.stop = out.diverged = true;
+    return out;
+  }
+  if (const auto value = metric(metrics, best_metric_); value && std::isfinite(*value)) {
     if (!best_ || improves(best_mode_, *value, best_->value, 0.0))
       best_ = tracker::BestMetric{best_metric_, *value, epoch,
                                   best_mode_ == MonitorMode::max ? tracker::Goal::maximize : tracker::Goal::minimize};

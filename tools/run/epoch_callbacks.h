@@ -1,4 +1,4 @@
-// The trainer's end-of-epoch bookkeeping: early stopping and plateau
+// The trainer's end-of-epoch bookkeeping: divergence (NaN loss), early stopping and plateau
 // decisions turned into store rows, the learning-rate factor plateau
 // reductions leave behind, the trial's best metric, and a copy of the best
 // weights for restore_best (allocated once, copied on device).
@@ -25,6 +25,9 @@ struct EpochMetrics {
 
 struct EpochDecisions {
   bool stop = false;
+  // The training loss is NaN or infinite (Keras' TerminateOnNaN): the trial
+  // stops and is marked failed, as Optuna marks a trial whose objective is NaN.
+  bool diverged = false;
   std::vector<tracker::Decision> rows;
 };
 
@@ -35,7 +38,9 @@ class Callbacks {
  public:
   Callbacks(const Config& config, Model& model);
 
-  // Leader only: decides, updates the lr factor and the best weights.
+  // Leader only: decides, updates the lr factor and the best weights. A
+  // non-finite train_loss ends the trial first (one terminate_on_nan row,
+  // kind early_stop); the other checks do not run on a diverged epoch.
   EpochDecisions end_of_epoch(int64_t epoch, const EpochMetrics& metrics, double lr, Model& model);
 
   double lr_factor() const { return lr_factor_; }

@@ -54,7 +54,7 @@ struct RunSettings {
   std::string checkpoint_dir;
   size_t bucket_bytes = size_t{25} << 20;
   bool sync_bn = false;
-  double collective_timeout_s = 300;
+  double collective_timeout_s = 120;
 
   // The schedule of a run of `world` ranks taking steps_per_epoch steps.
   ScheduleConfig schedule_for(int64_t steps_per_epoch, int world) const;

@@ -261,11 +261,13 @@ void TrainContext::end_epoch(const EpochMetrics& metrics, EpochDecisions& decisi
   last_metrics_ = metrics.values;
   if (store_) record_epoch(metrics, decisions, state, model, optimizer, callbacks, model_config);
   // The leader's decisions hold for every rank.
-  double outcome[3] = {decisions.stop ? 1.0 : 0.0, pruned_ ? 1.0 : 0.0, callbacks.lr_factor()};
+  double outcome[4] = {decisions.stop ? 1.0 : 0.0, pruned_ ? 1.0 : 0.0, callbacks.lr_factor(),
+                       decisions.diverged ? 1.0 : 0.0};
   comm_->broadcast_bytes(outcome, sizeof(outcome), 0);
   decisions.stop = outcome[0] != 0;
   pruned_ = outcome[1] != 0;
   callbacks.set_lr_factor(outcome[2]);
+  decisions.diverged = outcome[3] != 0;
 }
 
 void TrainContext::record_epoch(const EpochMetrics& metrics, EpochDecisions& decisions, const TrainingState& state,
@@ -279,9 +281,12 @@ void TrainContext::record_epoch(const EpochMetrics& metrics, EpochDecisions& dec
       decisions.rows.push_back(std::move(d));
     }
   }
-  // Checkpoint first: whatever the store shows of an epoch, a resume can start after it.
-  save(model, optimizer, callbacks, model_config, state);
-  store_->set_checkpoint(trial_id_, checkpoint_path());
+  // Checkpoint first: whatever the store shows of an epoch, a resume can start
+  // after it. Diverged weights are not kept: the last finite epoch's stay.
+  if (!decisions.diverged) {
+    save(model, optimizer, callbacks, model_config, state);
+    store_->set_checkpoint(trial_id_, checkpoint_path());
+  }
   std::vector<tracker::MetricRow> rows;
   for (const auto& [name, value] : metrics.values) rows.push_back({name, metrics.epoch, std::nullopt, value, 0});
   store_->log_metrics(trial_id_, rows);
@@ -304,13 +309,16 @@ void TrainContext::finish(TrainResult& result, Model& model, Optimizer& optimize
   result.final_metrics = last_metrics_;
   result.best = callbacks.best();
   if (!store_) return;
-  // The final checkpoint holds the weights the trial ends with (the best ones under restore_best).
-  save(model, optimizer, callbacks, model_config, state);
-  result.checkpoint = checkpoint_path();
+  // The final checkpoint holds the weights the trial ends with (the best ones
+  // under restore_best); a diverged trial keeps its last finite epoch's, if any.
+  const bool diverged = result.error.has_value();
+  if (!diverged) save(model, optimizer, callbacks, model_config, state);
+  if (!diverged || std::filesystem::exists(checkpoint_path())) result.checkpoint = checkpoint_path();
   tracker::TrialOutcome outcome;
   outcome.status = result.status;
   outcome.best = callbacks.best();
-  outcome.checkpoint_path = result.checkpoint;
+  if (!result.checkpoint.empty()) outcome.checkpoint_path = result.checkpoint;
+  outcome.error = result.error;
   store_->finish_trial(trial_id_, outcome);
   finished_ = true;
 }

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <thread>
 
@@ -110,6 +111,9 @@ TrainResult run_trial(const TrainRequest& request, TrainContext& run) {
       ++state.global_step;
       if (leader && (step % kProgressSteps == kProgressSteps - 1 || step + 1 == steps_per_epoch))
         shown = train_step.read_totals();
+      // One rank alone may stop mid-epoch on a diverged loss; several decide
+      // at the epoch's end, on the loss they all see.
+      if (replica.world == 1 && !std::isfinite(shown.loss_sum)) break;
       const double seen = static_cast<double>(std::max<int64_t>(shown.count, 1));
       progress.update(
           step, shown.loss_sum / seen, static_cast<double>(shown.correct) / seen,
@@ -129,7 +133,7 @@ TrainResult run_trial(const TrainRequest& request, TrainContext& run) {
     metrics.values["images_per_s"] = static_cast<double>(train_totals.count) / train_seconds;
     metrics.values["data_wait_fraction"] = train_loader.wait_seconds() / train_seconds;
     if (replica.world > 1) metrics.values["comm_wait_fraction"] = communication_wait / train_seconds;
-    if (val_loader) {
+    if (val_loader && std::isfinite(train_totals.loss_sum)) {
       confusion.reset();
       progress.start_pass("val", val_loader->steps_per_epoch());
       const EpochTotals val =
@@ -143,6 +147,13 @@ TrainResult run_trial(const TrainRequest& request, TrainContext& run) {
     state.epoch = epoch + 1;
     EpochDecisions decisions = callbacks.end_of_epoch(epoch, metrics, lr, model);
     run.end_epoch(metrics, decisions, state, model, optimizer, callbacks, model_cfg);
+    if (decisions.diverged) {
+      result.status = tracker::TrialStatus::failed;
+      result.error = decisions.rows.empty() ? "training diverged" : decisions.rows.front().reason;
+      if (leader) spdlog::error("{}", *result.error);
+      ++epoch;
+      break;
+    }
     if (decisions.stop) {
       result.status = tracker::TrialStatus::stopped_early;
       ++epoch;
@@ -156,8 +167,10 @@ TrainResult run_trial(const TrainRequest& request, TrainContext& run) {
   }
   result.epochs = epoch;
 
-  if (callbacks.restore_best(model)) spdlog::info("restored the best weights (epoch {})", callbacks.best_epoch() + 1);
-  if (test_loader && result.status != tracker::TrialStatus::pruned) {
+  const bool diverged = result.error.has_value();
+  if (!diverged && callbacks.restore_best(model))
+    spdlog::info("restored the best weights (epoch {})", callbacks.best_epoch() + 1);
+  if (test_loader && result.status != tracker::TrialStatus::pruned && !diverged) {
     confusion.reset();
     progress.start("test", test_loader->steps_per_epoch());
     const EpochTotals test =

@@ -49,6 +49,7 @@ struct TrainResult {
   std::map<std::string, double> final_metrics;
   std::optional<tracker::BestMetric> best;
   std::string checkpoint;
+  std::optional<std::string> error;  // why a failed trial failed (a diverged loss)
   double seconds = 0;
 };
 

@@ -25,6 +25,18 @@ long long parse_int(std::string_view text, std::string_view what);
 double parse_double(std::string_view text, std::string_view what);
 bool parse_bool(std::string_view text, std::string_view what);
 
+// Checks a value that becomes one path component (an experiment name under
+// the checkpoint directory): no '/', '\', "..", NUL or other control
+// characters, no leading '-' or '.', at most kMaxNameBytes bytes. Fails with
+// ConfigError "WHAT = 'VALUE': REASON" (the value shown printable).
+inline constexpr size_t kMaxNameBytes = 128;
+void check_path_component(std::string_view value, std::string_view what);
+
+// The text with control characters made visible, for a terminal: C0 and DEL
+// as \xNN (\t, \n, \r by name), C1 code points as \u00NN, bytes that are not
+// UTF-8 as \xNN. Everything else, UTF-8 included, is kept.
+std::string printable(std::string_view text);
+
 // "1.2 GB", "312 KiB" style sizes and "1h02m03s" durations for people.
 std::string human_bytes(double bytes);
 std::string human_duration(double seconds);

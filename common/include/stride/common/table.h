@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -45,7 +46,11 @@ class Table {
   std::vector<std::vector<Cell>> rows_;
 };
 
-// RFC 4180 quoting for one CSV field.
-std::string csv_escape(const std::string& field);
+// One CSV field, as every CSV writer emits it: RFC 4180 quoting (fields with
+// a comma, quote, CR or LF quoted, quotes doubled), and text that a
+// spreadsheet would run as a formula (starting with = + - @ tab or CR, and not
+// a number such as -0.5) prefixed with ' (OWASP's CSV injection advice).
+// `number`: the field is a number cell's text, never prefixed.
+std::string csv_escape(std::string_view field, bool number = false);
 
 }  // namespace stride

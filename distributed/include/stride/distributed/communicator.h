@@ -61,6 +61,13 @@ CommunicatorOptions communicator_options_from_env();
 // ranks (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMI_RANK, PMIX_RANK or MPI_LOCALNRANKS set).
 bool launched_by_mpi();
 
+// Refuses (ConfigError, one line saying how to launch) a process of
+// world_size 1 that torchrun's or Slurm's rank variables (WORLD_SIZE, RANK,
+// LOCAL_RANK, SLURM_STEP_NUM_TASKS, SLURM_NTASKS in a job step, SLURM_PROCID)
+// call one of several: started without MPI's wire-up, each would train a
+// duplicate trial. make_communicator checks every communicator it makes.
+void check_launch_environment(int world_size);
+
 // A started non-blocking collective. Plain value: wait on it through the
 // communicator that started it, exactly once.
 struct CollectiveHandle {

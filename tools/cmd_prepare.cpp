@@ -4,8 +4,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "cli.h"
 #include "stride/common/error.h"
+#include "stride/common/memory.h"
 #include "stride/common/strings.h"
 #include "stride/common/table.h"
 #include "stride/data/prepare.h"
@@ -21,6 +24,11 @@ void parse_size(const std::string& text, data::PrepareOptions& o) {
   o.height = parse_int(parts[0], "--size");
   o.width = parse_int(parts[1], "--size");
   if (o.height < 1 || o.width < 1) fail<ConfigError>("--size '{}': both sides must be >= 1", text);
+  // The importer holds a block of images (a chunk, or a shard if smaller) at once.
+  const std::string what = fmt::format("--size {}x{} ({} channels)", o.height, o.width, o.channels);
+  const int64_t image = checked_product({o.height, o.width, o.channels}, what);
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(o.chunk_size, o.shard_size));
+  require_memory(checked_mul(block, image, what), fmt::format("{}: a block of {} images", what, block));
 }
 
 }  // namespace

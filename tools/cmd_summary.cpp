@@ -1,7 +1,8 @@
 // `stride summary --config FILE | --checkpoint FILE`: the Keras-style layer
 // table. The input shape comes from --input, else the config's
 // model.input_shape, else the dataset's manifest, so a model can be looked at
-// before any data is prepared, as Keras needs none.
+// before any data is prepared, as Keras needs none. Nothing is allocated:
+// counts and shapes come from shape inference alone.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -50,9 +51,10 @@ ModelConfig summary_model(const Config& config, const std::string& input, std::o
   const bool has_data = std::filesystem::exists(data_dir / "manifest.json");
   if (input.empty() && !config.has("model.input_shape")) {
     if (!has_data)
-      fail<ConfigError>("{}: no input shape: {} holds no prepared dataset (stride prepare); set model.input_shape = "
-                        "HxWxC in the config or give --input HxWxC",
-                        config.file().string(), data_dir.string());
+      fail<ConfigError>(
+          "{}: no input shape: {} holds no prepared dataset (stride prepare); set model.input_shape = "
+          "HxWxC in the config or give --input HxWxC",
+          config.file().string(), data_dir.string());
     ModelConfig c = model_config(config, data::load_manifest(data_dir));
     if (!classes || *classes == c.classes) return c;
   }
@@ -84,26 +86,23 @@ int run_summary(const Args& args) {
       "--input, the config's model.input_shape or the prepared dataset, in that order.";
   std::vector<std::string> overrides;
   std::string config_path, checkpoint, input, format, db;
-  command.options.add_options()
-      ("config,c", po::value(&config_path), "experiment config (INI)")
-      ("set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")
-      ("checkpoint", po::value(&checkpoint), "summarise a saved model instead (or best:EXPERIMENT / latest:EXPERIMENT)")
-      ("db", po::value(&db)->default_value("runs/stride.db"), "experiment store that best:/latest: read")
-      ("input", po::value(&input), "input shape HxWxC (default: model.input_shape, else the config's dataset)")
-      ("classes", po::value<int64_t>(), "outputs (default: the dataset's classes, else the layer spec's outputs)")
-      ("format", po::value(&format)->default_value("table"), "table | csv | json");
+  command.options.add_options()("config,c", po::value(&config_path), "experiment config (INI)")(
+      "set", po::value(&overrides)->composing(), "override a key: section.key=value (repeatable)")(
+      "checkpoint", po::value(&checkpoint), "summarise a saved model instead (or best:EXPERIMENT / latest:EXPERIMENT)")(
+      "db", po::value(&db)->default_value("runs/stride.db"), "experiment store that best:/latest: read")(
+      "input", po::value(&input), "input shape HxWxC (default: model.input_shape, else the config's dataset)")(
+      "classes", po::value<int64_t>(), "outputs (default: the dataset's classes, else the layer spec's outputs)")(
+      "format", po::value(&format)->default_value("table"), "table | csv | json");
   const auto vm = parse_command_line(command, args);
   if (!vm) return 0;
   if (config_path.empty() == checkpoint.empty()) fail<ConfigError>("give exactly one of --config and --checkpoint");
   std::optional<int64_t> classes;
   if (vm->count("classes")) classes = (*vm)["classes"].as<int64_t>();
   if (!checkpoint.empty()) checkpoint = tracker::resolve_checkpoint(checkpoint, db);
-  const ModelConfig model_cfg = checkpoint.empty()
-                                    ? summary_model(Config::load(config_path, overrides), input, classes)
-                                    : read_checkpoint_info(checkpoint).model;
-  auto backend = make_backend("cpu", 1);
-  Model model = build_model(model_cfg, *backend, 0);
-  if (!checkpoint.empty()) load_model_state(checkpoint, model);
+  const ModelConfig model_cfg = checkpoint.empty() ? summary_model(Config::load(config_path, overrides), input, classes)
+                                                   : read_checkpoint_info(checkpoint).model;
+  // Shapes only: the table needs no weights, so a model of any size prints at once.
+  Model model = model_shapes(model_cfg);
 
   const TableFormat table_format = parse_table_format(format);
   const bool text = table_format == TableFormat::text;
@@ -137,10 +136,11 @@ int run_summary(const Args& args) {
   fmt::print("{}", table.render(table_format));
   if (text) {
     const int64_t total = trainable + frozen;
-    fmt::print("Total params: {} ({}) | Trainable params: {} | Non-trainable params: {} | "
-               "Forward: {:.2f} MFLOPs/image\n",
-               with_thousands(total), parameter_bytes(total), with_thousands(trainable),
-               with_thousands(frozen), static_cast<double>(flops) / 1e6);
+    fmt::print(
+        "Total params: {} ({}) | Trainable params: {} | Non-trainable params: {} | "
+        "Forward: {:.2f} MFLOPs/image\n",
+        with_thousands(total), parameter_bytes(total), with_thousands(trainable), with_thousands(frozen),
+        static_cast<double>(flops) / 1e6);
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "stride/common/error.h"
+#include "stride/common/memory.h"
 #include "stride/core/layers.h"
 #include "stride/core/spec.h"
 
@@ -66,6 +67,7 @@ void ParameterArena::trainable_segments(std::vector<ArenaSegment>& out) const {
 }
 
 void Model::init(Backend& backend, uint64_t seed) {
+  require_memory(memory_needed(0).parameter_bytes, "model.layers: the parameters' values and gradients");
   backend_ = &backend;
   arena_ = ParameterArena{};
   int64_t size = 0;
@@ -95,6 +97,8 @@ void Model::init(Backend& backend, uint64_t seed) {
 void Model::reserve(int64_t max_batch) {
   Backend& be = backend();
   if (max_batch <= max_batch_) return;
+  require_memory(memory_needed(max_batch).activation_bytes,
+                 fmt::format("model.layers: the activations for batches of {}", max_batch));
   if (!planned_) {
     // Fuse each activation into the layer before it where that layer can apply it.
     for (size_t i = 1; i < layers_.size(); ++i) {
@@ -203,7 +207,6 @@ std::vector<StateEntry> Model::state() {
 }
 
 std::vector<LayerSummary> Model::summary() {
-  backend();  // parameters exist only after init
   std::vector<LayerSummary> rows;
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& layer = *layers_[i];
@@ -212,11 +215,10 @@ std::vector<LayerSummary> Model::summary() {
     row.spec = layer.spec();
     row.output = layer.output_shape();
     row.flops = layer.flops();
-    for (Parameter* p : layer.parameters()) {
-      const int64_t count = p->value.defined() ? p->value.elements() : 0;
-      (p->trainable ? row.trainable_parameters : row.non_trainable_parameters) += count;
-    }
-    for (Buffer* b : layer.buffers()) row.non_trainable_parameters += b->value.defined() ? b->value.elements() : 0;
+    for (Parameter* p : layer.parameters())
+      (p->trainable ? row.trainable_parameters : row.non_trainable_parameters) += p->shape.elements();
+    for (Buffer* b : layer.buffers())
+      row.non_trainable_parameters += b->value.defined() ? b->value.elements() : b->shape.elements();
     rows.push_back(row);
   }
   return rows;
@@ -234,6 +236,43 @@ int64_t Model::trainable_parameter_count() {
   return total;
 }
 
+namespace {
+
+// Elements of a shape with a batch dimension, checked.
+int64_t batch_elements(const Shape& shape, int64_t batch, const std::string& what) {
+  int64_t n = batch;
+  for (int i = 0; i < shape.rank(); ++i) n = checked_mul(n, shape[i], what);
+  return n;
+}
+
+}  // namespace
+
+Model::Memory Model::memory_needed(int64_t batch) const {
+  Memory m;
+  int64_t activations = 0;
+  constexpr int64_t kFloat = sizeof(float);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& layer = *layers_[i];
+    const std::string what = fmt::format("model.layers: layer {} '{}'", i + 1, layer.spec());
+    for (Parameter* p : layer.parameters()) {
+      const int64_t count = batch_elements(p->shape, 1, what);
+      const int64_t aligned =
+          checked_mul(checked_add(count, kArenaAlignment - 1, what) / kArenaAlignment, kArenaAlignment, what);
+      m.parameters = checked_add(m.parameters, aligned, what);
+    }
+    // An activation after a computing layer is counted as fused into it (a
+    // view, as reserve() plans it where the layer can): a lower bound.
+    const bool fusable = i > 0 && dynamic_cast<const Activation*>(&layer) != nullptr && !layers_[i - 1]->is_view();
+    if (layer.is_view() || fusable) continue;
+    activations = checked_add(activations, batch_elements(layer.output_shape(), batch, what), what);
+    if (i > 0) activations = checked_add(activations, batch_elements(layer.input_shape(), batch, what), what);
+  }
+  const std::string what = fmt::format("model '{}'", spec());
+  m.parameter_bytes = checked_product({m.parameters, 2, kFloat}, what);
+  m.activation_bytes = checked_mul(activations, kFloat, what);
+  return m;
+}
+
 bool Model::samples_independent() const {
   for (const auto& layer : layers_)
     if (layer->couples_samples()) return false;
@@ -248,7 +287,8 @@ int64_t Model::largest_activation_bytes() const {
 
 int64_t Model::micro_batch_rows(int64_t n, size_t bytes, Mode mode) const {
   if (bytes == 0 || n <= 1 || (mode == Mode::training && !samples_independent())) return n;
-  const int64_t fits = std::max<int64_t>(1, static_cast<int64_t>(bytes) / std::max<int64_t>(1, largest_activation_bytes()));
+  const int64_t fits =
+      std::max<int64_t>(1, static_cast<int64_t>(bytes) / std::max<int64_t>(1, largest_activation_bytes()));
   const int64_t pieces = (n + fits - 1) / fits;
   return (n + pieces - 1) / pieces;
 }

@@ -7,9 +7,11 @@
 #include <stb_image_resize.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 
 #include "stride/common/error.h"
+#include "stride/common/memory.h"
 #include "stride/common/strings.h"
 #include "stride/data/importers.h"
 
@@ -49,8 +51,7 @@ class FolderImages final : public ImageSource {
     }
     if (!stbir_resize_uint8(pixels.get(), width, height, 0, out, static_cast<int>(shape_.width),
                             static_cast<int>(shape_.height), 0, channels))
-      fail<DataError>("{}: resizing {}x{} to {}x{} failed", path.string(), height, width, shape_.height,
-                      shape_.width);
+      fail<DataError>("{}: resizing {}x{} to {}x{} failed", path.string(), height, width, shape_.height, shape_.width);
   }
 
  private:
@@ -70,6 +71,15 @@ std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& d
   if (error) fail<DataError>("{}: cannot list ({})", dir.string(), error.message());
   std::sort(entries.begin(), entries.end());
   return entries;
+}
+
+// stb_image and stb_image_resize size images in int: one image of 2 GiB or
+// more would overflow inside them.
+void check_decodable(const ImageShape& shape, const std::string& what) {
+  const int64_t bytes = checked_product({shape.height, shape.width, shape.channels}, what);
+  if (bytes > std::numeric_limits<int>::max())
+    fail<ConfigError>("{}: images of {}x{}x{} ({} bytes) are past the image decoder's 2 GiB limit", what, shape.height,
+                      shape.width, shape.channels, bytes);
 }
 
 }  // namespace
@@ -95,6 +105,7 @@ ImportedSource import_folder(const std::filesystem::path& dir, const FolderOptio
   if (source.class_names.empty()) fail<DataError>("{}: no class sub-folders", dir.string());
 
   ImageShape shape{options.height, options.width, options.channels};
+  if (shape.height > 0 && shape.width > 0) check_decodable(shape, "--size");
   if (shape.height <= 0 || shape.width <= 0) {
     int width = 0, height = 0, stored_channels = 0;
     if (!stbi_info(files.front().c_str(), &width, &height, &stored_channels))
@@ -102,6 +113,7 @@ ImportedSource import_folder(const std::filesystem::path& dir, const FolderOptio
     shape.height = height;
     shape.width = width;
   }
+  check_decodable(shape, files.front().string());
   source.train = std::make_unique<FolderImages>(std::move(files), std::move(labels), shape);
   return source;
 }

@@ -158,6 +158,50 @@ TEST_P(ModelTest, SameSeedSameWeights) {
   }
 }
 
+TEST(ModelMemory, CountsFromShapesBeforeAnythingIsAllocated) {
+  const Model model = Model::from_spec("conv(4,3) relu flatten dense(2)", Shape{6, 6, 1});
+  // Shapes alone give the summary's counts: no init, no backend.
+  Model counted = Model::from_spec("conv(4,3) bn relu flatten dense(2)", Shape{6, 6, 1});
+  const auto rows = counted.summary();
+  EXPECT_EQ(rows[0].trainable_parameters, 40);     // 4*9 + 4
+  EXPECT_EQ(rows[1].non_trainable_parameters, 8);  // the moving mean and variance of 4 channels
+  const Model::Memory m = model.memory_needed(8);
+  // Arena slots of 16 floats: kernel 36 -> 48, bias 4 -> 16, dense kernel 64*2 = 128, bias 2 -> 16.
+  EXPECT_EQ(m.parameters, 48 + 16 + 128 + 16);
+  EXPECT_EQ(m.parameter_bytes, m.parameters * 2 * 4);
+  // conv output 4x4x4 (relu fuses into it and is a view), flatten is a view, dense output 2 and its input
+  // gradient 64: batches of 8, floats.
+  EXPECT_EQ(m.activation_bytes, 8 * (64 + 2 + 64) * 4);
+}
+
+TEST(ModelMemory, AModelPastTheMachineIsRefusedBeforeAllocating) {
+  // 785 x 10^11 weights and biases: 628 TB of values and gradients.
+  Model model = Model::from_spec("flatten dense(100000000000)", Shape{28, 28, 1});
+  auto backend = make_cpu_backend(1);
+  try {
+    model.init(*backend, 1);
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("model.layers: the parameters' values and gradients needs 628000000000000 bytes"),
+              std::string::npos)
+        << message;
+  }
+  Model wide = Model::from_spec("conv(100000,3) gap dense(2)", Shape{1000, 1000, 1});
+  wide.init(*backend, 1);
+  EXPECT_THROW(wide.reserve(1 << 20), ConfigError);
+  // Sizes past 64 bits are an error naming the layer, not a wrapped number.
+  const Model overflow = Model::from_spec("flatten dense(4000000000000000000)", Shape{28, 28, 1});
+  try {
+    overflow.memory_needed(1);
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.layers: layer 2 'dense(4000000000000000000)'"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("overflows 64-bit arithmetic"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ModelBuild, ShapeErrorsNameTheLayer) {
   try {
     Model::from_spec("conv(8,7) conv(8,7) flatten dense(2)", Shape{10, 10, 1});

@@ -99,6 +99,25 @@ TEST(PrepareCommand, BadInputIsOneLineNamingTheFile) {
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
+TEST(PrepareCommand, AnImageSizeBeyondMemoryIsRefusedBeforeAnythingIsRead) {
+  stride::testing::TempDir dir;
+  // 100000x100000x3 images, 256 to a block: 7.7 TB before the first decode.
+  const CommandRun run = stride(dir, "prepare folder --from '" + (dir / "nowhere").string() + "' --out '" +
+                                         (dir / "out").string() + "' --size 100000x100000");
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_EQ(lines(run.err), 1) << run.err;
+  EXPECT_NE(run.err.find("--size 100000x100000 (3 channels): a block of 256 images needs 7680000000000 bytes"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("of memory this machine has"), std::string::npos) << run.err;
+  EXPECT_EQ(run.err.find("bad_alloc"), std::string::npos) << run.err;
+  // Past 64 bits: an error, not a wrapped product.
+  const CommandRun huge = stride(dir, "prepare folder --from x --size 9000000000x9000000000");
+  EXPECT_EQ(huge.exit_code, 1);
+  EXPECT_NE(huge.err.find("overflows 64-bit arithmetic"), std::string::npos) << huge.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
 TEST(PrepareCommand, UsageErrorsAreOneLine) {
   stride::testing::TempDir dir;
   const std::vector<std::string> cases = {"prepare mnist", "prepare imagenet --from /nowhere --out x",

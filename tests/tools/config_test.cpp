@@ -212,6 +212,34 @@ TEST(Config, ExperimentNamesThatLeaveTheCheckpointDirectoryAreRefused) {
   EXPECT_EQ(c.text("experiment.name"), "fashion_v2");
 }
 
+TEST(CheckMemory, EachPartPastTheMachineIsRefusedNamingItsKeys) {
+  const auto error_for = [](const std::string& layers, const std::vector<std::string>& overrides) {
+    Config c = Config::from_text("[model]\nlayers = " + layers + "\n", "m.ini");
+    for (const auto& o : overrides) c.apply_override(o);
+    const RunSettings s = decode_settings(c);
+    return error_of([&] { check_memory(s, Model::from_spec(layers, Shape{28, 28, 1}), Shape{28, 28, 1}); });
+  };
+  const std::string small = "conv(8,3) relu flatten dense(10)";
+  EXPECT_EQ(error_for(small, {}), "");
+  const std::string prefetch = error_for(small, {"data.prefetch=2000000000", "data.batch_size=4096"});
+  EXPECT_NE(prefetch.find("data.prefetch = 2000000000 (data.workers = 2), data.batch_size = 4096: the loaders' "
+                          "queues of 2000000001 batches of 28x28x1 images needs "),
+            std::string::npos)
+      << prefetch;
+  EXPECT_NE(prefetch.find("of memory this machine has"), std::string::npos) << prefetch;
+  const std::string batch = error_for(small, {"data.batch_size=1000000000000"});
+  EXPECT_NE(batch.find("data.batch_size = 1000000000000, data.eval_batch_size = 256: the model's activations"),
+            std::string::npos)
+      << batch;
+  const std::string model = error_for("flatten dense(100000000000)", {});
+  EXPECT_NE(model.find("model.layers: 78500000000000 parameters (values, gradients and 2 optimizer moments) "
+                       "needs 1256000000000000 bytes"),
+            std::string::npos)
+      << model;
+  EXPECT_NE(error_for(small, {"data.shuffle_window=100000000000000"}).find("data.shuffle_window = 100000000000000"),
+            std::string::npos);
+}
+
 class ConfigFile : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -54,6 +54,13 @@ TEST_F(SummaryTest, BatchNormRowCountsItsMovingStatistics) {
   EXPECT_NE(out().find("01_batch_norm,bn,\"(None, 4, 4, 8)\",32,16,"), std::string::npos) << out();
 }
 
+TEST_F(SummaryTest, AModelOfAnySizePrintsWithoutAllocatingIt) {
+  // 78.5 trillion parameters (628 TB with their gradients): shape inference only.
+  write_config("[model]\nlayers = flatten dense(100000000000)\n");
+  ASSERT_EQ(0, summary("--config m.ini --input 28x28x1")) << err();
+  EXPECT_NE(out().find("Total params: 78,500,000,000,000 "), std::string::npos) << out();
+}
+
 TEST_F(SummaryTest, WithoutAnInputShapeTheErrorSaysWhereToGiveOne) {
   write_config("[model]\nlayers = flatten dense(4)\n");
   EXPECT_EQ(1, summary("--config m.ini"));

@@ -142,6 +142,20 @@ TEST_F(TrainerTest, DivergedLossEndsTheTrialAsFailedWithATerminateOnNanDecision)
   EXPECT_FALSE(std::filesystem::exists(dir_ / "ckpt" / "unit" / fmt::format("trial-{}.h5", result.trial_id)));
 }
 
+TEST_F(TrainerTest, AQueuePastTheMachineIsRefusedBeforeAnythingIsAllocatedOrRecorded) {
+  TrainRequest r = request();
+  r.config.set("data.prefetch", "2000000000", "--set");
+  try {
+    train(r);
+    FAIL() << "expected an error";
+  } catch (const ConfigError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("data.prefetch = 2000000000"), std::string::npos) << message;
+    EXPECT_NE(message.find("bytes"), std::string::npos) << message;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "store.db"));  // no trial recorded
+}
+
 TEST_F(TrainerTest, ResumeWithoutATrialIsAClearError) {
   TrainRequest r = request();
   r.resume = true;

@@ -308,5 +308,19 @@ TEST(ReportPieces, WriteFileAtomicallyReplacesAndLeavesNoTemporary) {
   EXPECT_THROW(report::write_file_atomically(dir.path(), "x"), Error) << "a directory cannot be replaced";
 }
 
+TEST_F(StoreTest, TrialTextShowsNamesFromTheStoreWithControlCharactersEscaped) {
+  auto store = open();
+  const int64_t experiment = store.ensure_experiment("x\x1b]0;owned\x07");
+  NewTrial trial = new_trial(experiment, {{"train.lr", 0.01}});
+  trial.host = "host\x1b[2J";
+  const int64_t id = store.start_trial(trial);
+  store.finish_trial(id, {TrialStatus::failed, std::nullopt, std::nullopt, std::string("boom\x1b[31m")});
+  const std::string text = report::render_trial(store, id, TableFormat::text);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << printable(text);
+  EXPECT_NE(text.find("of experiment x\\x1b]0;owned\\x07:"), std::string::npos) << text;
+  EXPECT_NE(text.find("host host\\x1b[2J,"), std::string::npos) << text;
+  EXPECT_NE(text.find("error: boom\\x1b[31m"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace stride::tracker::testing

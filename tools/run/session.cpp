@@ -44,11 +44,16 @@ ModelConfig model_config(const Config& config, const data::Manifest& manifest) {
   return c;
 }
 
-Model build_model(const ModelConfig& config, Backend& backend, uint64_t seed) {
+Model model_shapes(const ModelConfig& config) {
   Model model = Model::from_spec(config.spec, config.input);
   if (model.output_shape().elements() != config.classes)
     fail<ConfigError>("model '{}' ends in {} outputs but the data has {} classes", config.spec,
                       model.output_shape().elements(), config.classes);
+  return model;
+}
+
+Model build_model(const ModelConfig& config, Backend& backend, uint64_t seed) {
+  Model model = model_shapes(config);
   model.init(backend, seed);
   return model;
 }

@@ -27,6 +27,10 @@ std::string model_spec(const Config& config, int64_t classes);
 // Spec, input shape, classes and normalisation from the config and the dataset.
 ModelConfig model_config(const Config& config, const data::Manifest& manifest);
 
+// The model of `config` built for its input shape (every layer's shapes and
+// parameter shapes known), checked to end in `classes` outputs; nothing allocated.
+Model model_shapes(const ModelConfig& config);
+
 // Builds the model of `config`, initialises it on `backend` from `seed`.
 Model build_model(const ModelConfig& config, Backend& backend, uint64_t seed);
 

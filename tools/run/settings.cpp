@@ -2,7 +2,13 @@
 // checked once.
 #include "settings.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
+
 #include "stride/common/error.h"
+#include "stride/common/memory.h"
+#include "stride/common/strings.h"
 
 namespace stride::tools {
 
@@ -83,9 +89,10 @@ RunSettings decode_settings(const Config& config) {
   s.device = parse_device(config.text("train.device"));
   s.precision = parse_precision(config.text("train.precision"));
   if (s.device == Device::cpu && s.precision != Precision::fp32)
-    fail<ConfigError>("train.precision = {}: the CPU backend computes in fp32 only (tf32 and bf16 need train.device "
-                      "= cuda)",
-                      precision_name(s.precision));
+    fail<ConfigError>(
+        "train.precision = {}: the CPU backend computes in fp32 only (tf32 and bf16 need train.device "
+        "= cuda)",
+        precision_name(s.precision));
   s.deterministic = config.boolean("train.deterministic");
   s.checkpoint_dir = config.text("train.checkpoint_dir");
   const double bucket_mb = config.real("train.bucket_mb");
@@ -94,6 +101,54 @@ RunSettings decode_settings(const Config& config) {
   s.sync_bn = config.boolean("train.sync_bn");
   s.collective_timeout_s = config.real("train.collective_timeout");
   return s;
+}
+
+void check_memory(const RunSettings& s, const Model& model, const Shape& image) {
+  const DataSettings& d = s.data;
+  const std::string shape = fmt::format("{}x{}x{}", image[0], image[1], image[2]);
+  const int64_t pixels = checked_product({image[0], image[1], image[2]}, "the image shape " + shape);
+  constexpr int64_t kFloat = sizeof(float);
+
+  const int64_t largest_batch = std::max(d.batch_size, d.eval_batch_size);
+  const Model::Memory m = model.memory_needed(largest_batch);
+  const int64_t slots = s.optimizer.kind == "sgd" ? (s.optimizer.momentum > 0 ? 1 : 0) : 2;
+  const std::string parameters_what =
+      fmt::format("model.layers: {} parameters (values, gradients and {} optimizer moments)", m.parameters, slots);
+  const int64_t parameter_bytes =
+      checked_add(m.parameter_bytes, checked_product({m.parameters, slots, kFloat}, parameters_what), parameters_what);
+  require_memory(parameter_bytes, parameters_what);
+  const std::string activations_what = fmt::format(
+      "data.batch_size = {}, data.eval_batch_size = {}: the model's activations for batches of {} images of {}",
+      d.batch_size, d.eval_batch_size, largest_batch, shape);
+  // The device's batch: images and their gradients' input side are in m already.
+  const int64_t activation_bytes = checked_add(
+      m.activation_bytes, checked_product({largest_batch, pixels, kFloat}, activations_what), activations_what);
+  require_memory(activation_bytes, activations_what);
+
+  // Each loader keeps max(prefetch, workers) + 1 float batches and two
+  // windows of uint8 images (loader.cpp); counted: the training loader's
+  // queue and one evaluation loader's, one window pair (a lower bound).
+  const int64_t batches = static_cast<int64_t>(std::max(d.prefetch, d.workers)) + 1;
+  const std::string queue_what = fmt::format(
+      "data.prefetch = {} (data.workers = {}), data.batch_size = {}: the loaders' queues of {} batches "
+      "of {} images",
+      d.prefetch, d.workers, d.batch_size, batches, shape);
+  const int64_t queue_images =
+      checked_mul(batches, checked_add(d.batch_size, d.eval_batch_size, queue_what), queue_what);
+  const int64_t queue_bytes = checked_product({queue_images, pixels, kFloat}, queue_what);
+  require_memory(queue_bytes, queue_what);
+  const std::string window_what =
+      fmt::format("data.shuffle_window = {}: the loader's two windows of {} images", d.shuffle_window, shape);
+  const int64_t window_bytes = checked_product({2, d.shuffle_window, pixels}, window_what);
+  require_memory(window_bytes, window_what);
+
+  const std::string total_what =
+      fmt::format("the run (parameters {}, activations {}, loader queues {}, shuffle windows {})",
+                  human_bytes(double(parameter_bytes)), human_bytes(double(activation_bytes)),
+                  human_bytes(double(queue_bytes)), human_bytes(double(window_bytes)));
+  int64_t total = checked_add(parameter_bytes, activation_bytes, total_what);
+  total = checked_add(total, checked_add(queue_bytes, window_bytes, total_what), total_what);
+  require_memory(total, total_what);
 }
 
 ScheduleConfig RunSettings::schedule_for(int64_t steps_per_epoch, int world) const {

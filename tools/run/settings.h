@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "stride/core/backend.h"
+#include "stride/core/model.h"
 #include "stride/core/optimizer.h"
 #include "stride/core/schedule.h"
 #include "stride/data/augment.h"
@@ -20,7 +21,7 @@ namespace stride::tools {
 
 struct DataSettings {
   std::string dir;
-  int64_t batch_size = 32;       // per rank
+  int64_t batch_size = 32;  // per rank
   int64_t eval_batch_size = 256;
   int64_t limit = 0;
   int workers = 2;
@@ -44,10 +45,10 @@ struct RunSettings {
   ModelSettings model;
   int64_t epochs = 10;
   OptimizerConfig optimizer;
-  ScheduleConfig schedule;      // lr before scaling; epochs and steps filled in by schedule_for()
+  ScheduleConfig schedule;  // lr before scaling; epochs and steps filled in by schedule_for()
   bool linear_lr_scaling = false;
   float label_smoothing = 0.0f;
-  int threads = 0;              // per rank; 0: the node's cores shared among its ranks
+  int threads = 0;  // per rank; 0: the node's cores shared among its ranks
   Device device = Device::cpu;
   Precision precision = Precision::fp32;
   bool deterministic = false;
@@ -63,5 +64,12 @@ struct RunSettings {
 };
 
 RunSettings decode_settings(const Config& config);
+
+// Refuses a run whose parameters (with optimizer state), activations or
+// loader queues for images of `image` (HxWxC) need more memory than the
+// machine has, each on its own and all together, before anything is
+// allocated: a ConfigError naming the keys at fault and the bytes.
+// `model` needs only to be built (shapes), not initialised.
+void check_memory(const RunSettings& settings, const Model& model, const Shape& image);
 
 }  // namespace stride::tools

@@ -47,6 +47,10 @@ TrainResult run_trial(const TrainRequest& request, TrainContext& run) {
   const bool leader = replica.rank == 0;
 
   const data::Manifest manifest = data::load_manifest(settings.data.dir);
+  const ModelConfig model_cfg = model_config(config, manifest);
+  // Before any loader or model allocates: a config that needs more memory
+  // than the machine has fails here, naming its keys.
+  check_memory(settings, model_shapes(model_cfg), model_cfg.input);
   data::Loader train_loader(manifest, settings.loader_options("train", replica.rank, replica.world));
   std::optional<data::Loader> val_loader, test_loader;
   if (manifest.has_split("val"))
@@ -54,7 +58,6 @@ TrainResult run_trial(const TrainRequest& request, TrainContext& run) {
   if (manifest.has_split("test"))
     test_loader.emplace(manifest, settings.loader_options("test", replica.rank, replica.world));
 
-  const ModelConfig model_cfg = model_config(config, manifest);
   Backend& backend = run.backend();
   Model model = build_model(model_cfg, backend, settings.seed);
   const int64_t max_batch = std::max(settings.data.batch_size, settings.data.eval_batch_size);

@@ -281,17 +281,19 @@ std::string render_trial(Store& store, int64_t trial_id, TableFormat format, con
     return json_text(j);
   }
 
-  std::string out = fmt::format("trial {} of experiment {}: {}\n", t.id, t.experiment, status_name(t.status));
-  out +=
-      fmt::format("device {} x{}, host {}, pid {}, attempts {}\n", t.device, t.world_size, t.host, t.pid, t.attempts);
+  // Free text from the store, shown with its control characters escaped as table cells are.
+  std::string out =
+      fmt::format("trial {} of experiment {}: {}\n", t.id, printable(t.experiment), status_name(t.status));
+  out += fmt::format("device {} x{}, host {}, pid {}, attempts {}\n", printable(t.device), t.world_size,
+                     printable(t.host), t.pid, t.attempts);
   out += fmt::format("started {}", detail::format_time(t.started_at));
   if (t.ended_at)
     out += fmt::format(", ended {} ({})", detail::format_time(*t.ended_at), human_duration(*t.ended_at - t.started_at));
   out += '\n';
   if (t.best)
     out += fmt::format("best {} = {} at epoch {}\n", t.best->metric, format_number(t.best->value), t.best->epoch);
-  if (t.checkpoint_path) out += fmt::format("checkpoint {}\n", *t.checkpoint_path);
-  if (t.error) out += fmt::format("error: {}\n", *t.error);
+  if (t.checkpoint_path) out += fmt::format("checkpoint {}\n", printable(*t.checkpoint_path));
+  if (t.error) out += fmt::format("error: {}\n", printable(*t.error));
 
   out += section("parameters");
   Table params({"name", "value"});

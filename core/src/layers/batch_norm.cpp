@@ -40,7 +40,7 @@ Shape BatchNorm::build(const Shape& input) {
   if (input.rank() != 3 && input.rank() != 1)
     fail<ShapeError>("bn expects an (H, W, C) or (F) input, got {}", input.str());
   input_shape_ = output_shape_ = input;
-  gamma_.shape = beta_.shape = Shape{input[input.rank() - 1]};
+  gamma_.shape = beta_.shape = moving_mean_.shape = moving_variance_.shape = Shape{input[input.rank() - 1]};
   return output_shape_;
 }
 
@@ -70,8 +70,8 @@ void BatchNorm::reserve(Backend& backend, int64_t max_batch) {
   saved_var_ = Tensor(backend, channels);
   forward_sums_ = Tensor(backend, Shape{2 * channels[0] + 1});
   backward_sums_ = Tensor(backend, Shape{2 * channels[0] + 1});
-  const Shape nhwc = input_shape_.rank() == 3 ? input_shape_.with_batch(max_batch)
-                                              : Shape{max_batch, 1, 1, input_shape_[0]};
+  const Shape nhwc =
+      input_shape_.rank() == 3 ? input_shape_.with_batch(max_batch) : Shape{max_batch, 1, 1, input_shape_[0]};
   const size_t reserve = backend.batchnorm_reserve_bytes(params_, nhwc);
   reserve_ = reserve > 0 ? Tensor(backend, Shape{static_cast<int64_t>(reserve)}, DType::u8) : Tensor();
   relu_mask_.reserve(backend, output_shape_, max_batch);

@@ -62,6 +62,7 @@ struct Parameter {
 struct Buffer {
   std::string name;
   Tensor value;
+  Shape shape;  // set by build(), so a summary can count it without allocating
 };
 
 class Layer {

@@ -223,8 +223,8 @@ class BatchNorm final : public Layer {
   BatchNormParams params_;
   Parameter gamma_{"gamma", {}, {}, {}, true, false};
   Parameter beta_{"beta", {}, {}, {}, true, false};
-  Buffer moving_mean_{"moving_mean", {}};
-  Buffer moving_variance_{"moving_variance", {}};
+  Buffer moving_mean_{"moving_mean", {}, {}};
+  Buffer moving_variance_{"moving_variance", {}, {}};
   Tensor saved_mean_, saved_var_;
   Tensor reserve_;                       // forward to backward: the fused ReLU's mask
   FusedActivation relu_mask_;            // the paths the backend does not fuse mask dy here first

@@ -45,8 +45,8 @@ struct ArenaEntry {
 };
 
 struct ParameterArena {
-  Tensor values;  // flat f32 [size]
-  Tensor grads;   // flat f32 [size]
+  Tensor values;                    // flat f32 [size]
+  Tensor grads;                     // flat f32 [size]
   std::vector<ArenaEntry> entries;  // layer order
   int64_t size() const { return values.defined() ? values.elements() : 0; }
   // The trainable parameters as segments (runs with the same decay flag merged,
@@ -91,8 +91,20 @@ class Model {
   std::vector<Parameter*> layer_parameters(size_t i) { return layers_.at(i)->parameters(); }
   std::vector<StateEntry> state();
 
-  // Needs init(): counts come from the allocated parameters.
+  // Counts come from the shapes build() set: no init() needed, nothing allocated.
   std::vector<LayerSummary> summary();
+
+  // Bytes init() (parameter values and gradients, arena-aligned) and
+  // reserve(batch) (layer outputs and input gradients) allocate at least,
+  // from the shapes alone and in checked 64-bit arithmetic: a size that
+  // overflows is a ConfigError naming the layer. Callers compare it with the
+  // machine's memory before allocating anything.
+  struct Memory {
+    int64_t parameter_bytes = 0;
+    int64_t activation_bytes = 0;
+    int64_t parameters = 0;  // arena elements
+  };
+  Memory memory_needed(int64_t batch) const;
   int64_t parameter_count();
   int64_t trainable_parameter_count();
 

@@ -31,11 +31,16 @@ struct ChildOutcome {
   std::string message;  // the exception's what()
   std::string describe() const {
     switch (kind) {
-      case returned: return "returned";
-      case stride_error: return "stride::Error: " + message;
-      case other_exception: return "other exception: " + message;
-      case timed_out: return "hung (watchdog fired)";
-      case killed: break;
+      case returned:
+        return "returned";
+      case stride_error:
+        return "stride::Error: " + message;
+      case other_exception:
+        return "other exception: " + message;
+      case timed_out:
+        return "hung (watchdog fired)";
+      case killed:
+        break;
     }
     return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
   }
@@ -80,13 +85,14 @@ inline ChildOutcome run_in_child(const std::function<void()>& body, unsigned sec
     outcome.kind = outcome.signal == SIGALRM ? ChildOutcome::timed_out : ChildOutcome::killed;
   } else {
     const int code = WEXITSTATUS(status);
-    outcome.kind = code == 0 ? ChildOutcome::returned : code == 1 ? ChildOutcome::stride_error
-                                                                  : ChildOutcome::other_exception;
+    outcome.kind = code == 0   ? ChildOutcome::returned
+                   : code == 1 ? ChildOutcome::stride_error
+                               : ChildOutcome::other_exception;
   }
   return outcome;
 }
 
-inline std::vector<uint8_t> read_bytes(const std::filesystem::path& path) {
+inline std::vector<uint8_t> file_bytes(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
@@ -105,7 +111,8 @@ inline std::vector<uint8_t> mutate(std::vector<uint8_t> bytes, uint64_t seed, si
   switch (seed % 5) {
     case 0:
     case 1:  // a few flipped bytes
-      for (int i = 0, n = 1 + static_cast<int>(rng() % 4); i < n; ++i) bytes[at()] ^= static_cast<uint8_t>(1 + rng() % 255);
+      for (int i = 0, n = 1 + static_cast<int>(rng() % 4); i < n; ++i)
+        bytes[at()] ^= static_cast<uint8_t>(1 + rng() % 255);
       break;
     case 2: {  // a run set to one value, as a corrupt length or address would be
       const uint8_t values[] = {0x00, 0xff, 0x7f};

@@ -1,12 +1,17 @@
 // Checkpoint files: HDF5 groups per layer, JSON attributes, atomic replace.
+// A save takes its disk space first, writes under a temporary name, seals the
+// file with its SHA-256 and renames it; every open checks the seal before HDF5
+// reads a byte, and every HDF5 error leaves here naming the file.
 #include "stride/core/checkpoint.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include <fmt/format.h>
 
+#include "checkpoint_file.h"
 #include "stride/common/error.h"
 #include "stride/common/h5.h"
 #include "stride/common/strings.h"
@@ -60,7 +65,8 @@ void read_tensor(hid_t root, const std::vector<std::string>& parts, Backend& bac
     for (size_t i = 0; i < dims.size(); ++i) stored_text += fmt::format("{}{}", i ? ", " : "", dims[i]);
     stored_text += ")";
     bool same = static_cast<int>(dims.size()) == tensor.shape().rank();
-    for (size_t i = 0; same && i < dims.size(); ++i) same = static_cast<int64_t>(dims[i]) == tensor.shape()[static_cast<int>(i)];
+    for (size_t i = 0; same && i < dims.size(); ++i)
+      same = static_cast<int64_t>(dims[i]) == tensor.shape()[static_cast<int>(i)];
     if (!same)
       fail<CheckpointError>("{}: '{}' has shape {} in the file but {} in the model", path, where, stored_text,
                             tensor.shape().str());
@@ -73,8 +79,21 @@ void read_tensor(hid_t root, const std::vector<std::string>& parts, Backend& bac
   }
 }
 
+// Runs body; an HDF5 error in it becomes a CheckpointError that names the file.
+template <typename Body>
+auto naming_file(const std::string& path, Body&& body) {
+  try {
+    return body();
+  } catch (const Hdf5Error& e) {
+    const std::string message = e.what();
+    if (message.rfind(path, 0) == 0) throw CheckpointError(message);
+    fail<CheckpointError>("{}: {}", path, message);
+  }
+}
+
 h5::File open_checkpoint(const std::string& path) {
   if (!std::filesystem::exists(path)) fail<CheckpointError>("{}: no such checkpoint", path);
+  checkpoint_file::verify(path);
   try {
     h5::File file = h5::open_file(path);
     if (!h5::has_attribute(file.get(), "format") || h5::read_string_attribute(file.get(), "format") != kFormat)
@@ -101,8 +120,8 @@ nlohmann::json parse_json_attribute(hid_t file, const std::string& name, const s
 nlohmann::json ModelConfig::to_json() const {
   std::vector<int64_t> shape;
   for (int i = 0; i < input.rank(); ++i) shape.push_back(input[i]);
-  return {{"spec", spec}, {"input_shape", shape}, {"classes", classes}, {"class_names", class_names},
-          {"normalize", normalize}, {"mean", mean}, {"std", std}, {"source", source}};
+  return {{"spec", spec},           {"input_shape", shape}, {"classes", classes}, {"class_names", class_names},
+          {"normalize", normalize}, {"mean", mean},         {"std", std},         {"source", source}};
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j, const std::string& where) {
@@ -137,20 +156,58 @@ TrainingState TrainingState::from_json(const nlohmann::json& j) {
   return s;
 }
 
+namespace {
+
+// An upper bound of a checkpoint's size: its tensors, JSON and HDF5's metadata.
+uint64_t size_bound(const std::vector<std::string>& texts, Model& model, Optimizer* optimizer,
+                    const std::vector<StateEntry>* best) {
+  constexpr uint64_t kFixed = 64 << 10, kPerTensor = 8 << 10;
+  uint64_t bytes = kFixed;
+  for (const std::string& t : texts) bytes += 2 * t.size();
+  const auto add = [&](const Tensor& t) { bytes += kPerTensor + static_cast<uint64_t>(t.elements()) * sizeof(float); };
+  for (const StateEntry& e : model.state()) add(*e.tensor);
+  if (optimizer)
+    for (const SlotEntry& s : optimizer->slots()) add(*s.tensor);
+  if (best)
+    for (const StateEntry& e : *best) add(*e.tensor);
+  return bytes;
+}
+
+// Makes a rename into `directory` durable; a failure only weakens durability.
+void sync_directory(const std::filesystem::path& directory) {
+  const int fd = ::open(directory.empty() ? "." : directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  [[maybe_unused]] const int synced = ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+int remove_stale_checkpoint_temporaries(const std::string& directory) {
+  return checkpoint_file::remove_stale_temporaries(directory);
+}
+
 void save_checkpoint(const std::string& path, const ModelConfig& config, Model& model, Optimizer* optimizer,
                      const TrainingState* state, const std::vector<StateEntry>* best) {
   const std::filesystem::path target(path);
   if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-  const std::string temporary = fmt::format("{}.tmp-{}", path, getpid());
+  checkpoint_file::remove_stale_temporaries(target.parent_path().string());
+  const std::string temporary = checkpoint_file::temporary_name(path);
+  const std::string model_json = config.to_json().dump();
+  const std::string state_json = state ? state->to_json().dump() : std::string();
   try {
     {
-      h5::File file = h5::create_file(temporary);
+      h5::CreateOptions options;
+      options.reserve_bytes = size_bound({model_json, state_json}, model, optimizer, best);
+      options.userblock = checkpoint_file::kUserblockBytes;
+      h5::File file = h5::create_file(temporary, options);
       h5::write_attribute(file.get(), "format", std::string(kFormat));
       h5::write_attribute(file.get(), "version", kVersion);
-      h5::write_attribute(file.get(), "model_config", config.to_json().dump());
-      if (state) h5::write_attribute(file.get(), "training_state", state->to_json().dump());
+      h5::write_attribute(file.get(), "model_config", model_json);
+      if (state) h5::write_attribute(file.get(), "training_state", state_json);
       Backend& backend = model.backend();
-      for (const StateEntry& e : model.state()) write_tensor(file.get(), path_parts("model", e.layer, e.name), backend, *e.tensor);
+      for (const StateEntry& e : model.state())
+        write_tensor(file.get(), path_parts("model", e.layer, e.name), backend, *e.tensor);
       if (optimizer) {
         h5::Group group = h5::create_group(file.get(), "optimizer");
         h5::write_attribute(group.get(), "kind", optimizer->config().kind);
@@ -162,59 +219,77 @@ void save_checkpoint(const std::string& path, const ModelConfig& config, Model& 
         }
       }
       if (best)
-        for (const StateEntry& e : *best) write_tensor(file.get(), path_parts("best", e.layer, e.name), backend, *e.tensor);
-      STRIDE_H5_CHECK(H5Fflush(file.get(), H5F_SCOPE_GLOBAL));
+        for (const StateEntry& e : *best)
+          write_tensor(file.get(), path_parts("best", e.layer, e.name), backend, *e.tensor);
+      h5::close_file(file, temporary);
     }
+    checkpoint_file::seal(temporary, path);
     std::filesystem::rename(temporary, target);
+    sync_directory(target.parent_path());
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
-    throw;
+    try {
+      throw;
+    } catch (const Hdf5Error& e) {
+      fail<CheckpointError>("cannot save checkpoint {}: {}", path, e.what());
+    } catch (const std::filesystem::filesystem_error& e) {
+      fail<CheckpointError>("cannot save checkpoint {}: {}", path, e.code().message());
+    }
   }
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
-  h5::File file = open_checkpoint(path);
-  CheckpointInfo info;
-  info.model = ModelConfig::from_json(parse_json_attribute(file.get(), "model_config", path), path);
-  if (h5::has_attribute(file.get(), "training_state"))
-    info.state = TrainingState::from_json(parse_json_attribute(file.get(), "training_state", path));
-  info.has_optimizer = h5::exists(file.get(), "optimizer");
-  info.has_best = h5::exists(file.get(), "best");
-  return info;
+  return naming_file(path, [&] {
+    h5::File file = open_checkpoint(path);
+    CheckpointInfo info;
+    info.model = ModelConfig::from_json(parse_json_attribute(file.get(), "model_config", path), path);
+    if (h5::has_attribute(file.get(), "training_state"))
+      info.state = TrainingState::from_json(parse_json_attribute(file.get(), "training_state", path));
+    info.has_optimizer = h5::exists(file.get(), "optimizer");
+    info.has_best = h5::exists(file.get(), "best");
+    return info;
+  });
 }
 
 void load_model_state(const std::string& path, Model& model, int64_t layers) {
-  h5::File file = open_checkpoint(path);
-  Backend& backend = model.backend();
-  const auto limit = layers < 0 ? model.size() : static_cast<size_t>(layers);
-  for (const StateEntry& e : model.state()) {
-    const size_t index = static_cast<size_t>(parse_int(e.layer.substr(0, e.layer.find('_')), "layer"));
-    if (index >= limit) continue;
-    read_tensor(file.get(), path_parts("model", e.layer, e.name), backend, *e.tensor, path);
-  }
+  naming_file(path, [&] {
+    h5::File file = open_checkpoint(path);
+    Backend& backend = model.backend();
+    const auto limit = layers < 0 ? model.size() : static_cast<size_t>(layers);
+    for (const StateEntry& e : model.state()) {
+      const size_t index = static_cast<size_t>(parse_int(e.layer.substr(0, e.layer.find('_')), "layer"));
+      if (index >= limit) continue;
+      read_tensor(file.get(), path_parts("model", e.layer, e.name), backend, *e.tensor, path);
+    }
+  });
 }
 
 void load_optimizer_state(const std::string& path, Optimizer& optimizer) {
-  h5::File file = open_checkpoint(path);
-  if (!h5::exists(file.get(), "optimizer")) fail<CheckpointError>("{}: holds no optimizer state", path);
-  h5::Group group = h5::open_group(file.get(), "optimizer");
-  const std::string kind = h5::read_string_attribute(group.get(), "kind");
-  if (kind != optimizer.config().kind)
-    fail<CheckpointError>("{}: optimizer state is for '{}', the config asks for '{}'", path, kind, optimizer.config().kind);
-  optimizer.set_steps(h5::read_int_attribute(group.get(), "steps"));
-  // Tensors come from the model's backend; any slot knows it through the optimizer.
-  for (const SlotEntry& s : optimizer.slots()) {
-    auto parts = path_parts("optimizer", s.layer, s.parameter);
-    parts.push_back(s.slot);
-    read_tensor(file.get(), parts, optimizer.backend(), *s.tensor, path);
-  }
+  naming_file(path, [&] {
+    h5::File file = open_checkpoint(path);
+    if (!h5::exists(file.get(), "optimizer")) fail<CheckpointError>("{}: holds no optimizer state", path);
+    h5::Group group = h5::open_group(file.get(), "optimizer");
+    const std::string kind = h5::read_string_attribute(group.get(), "kind");
+    if (kind != optimizer.config().kind)
+      fail<CheckpointError>("{}: optimizer state is for '{}', the config asks for '{}'", path, kind,
+                            optimizer.config().kind);
+    optimizer.set_steps(h5::read_int_attribute(group.get(), "steps"));
+    // Tensors come from the model's backend; any slot knows it through the optimizer.
+    for (const SlotEntry& s : optimizer.slots()) {
+      auto parts = path_parts("optimizer", s.layer, s.parameter);
+      parts.push_back(s.slot);
+      read_tensor(file.get(), parts, optimizer.backend(), *s.tensor, path);
+    }
+  });
 }
 
 void load_best_state(const std::string& path, Backend& backend, std::vector<StateEntry>& best) {
-  h5::File file = open_checkpoint(path);
-  if (!h5::exists(file.get(), "best")) fail<CheckpointError>("{}: holds no best weights", path);
-  for (StateEntry& e : best) read_tensor(file.get(), path_parts("best", e.layer, e.name), backend, *e.tensor, path);
+  naming_file(path, [&] {
+    h5::File file = open_checkpoint(path);
+    if (!h5::exists(file.get(), "best")) fail<CheckpointError>("{}: holds no best weights", path);
+    for (StateEntry& e : best) read_tensor(file.get(), path_parts("best", e.layer, e.name), backend, *e.tensor, path);
+  });
 }
 
 }  // namespace stride

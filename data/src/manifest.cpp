@@ -95,8 +95,7 @@ Manifest load_manifest(const std::filesystem::path& dir) {
     fail<DataError>("{}: not valid JSON ({})", path, e.what());
   }
   const Validator v(path);
-  if (v.string(root, "format", "") != kManifestFormat)
-    v.error(fmt::format("'format' is not \"{}\"", kManifestFormat));
+  if (v.string(root, "format", "") != kManifestFormat) v.error(fmt::format("'format' is not \"{}\"", kManifestFormat));
   const int64_t version = v.integer(root, "version", "", 1);
   if (version > kManifestVersion)
     v.error(fmt::format("version {} is newer than this build reads ({})", version, kManifestVersion));
@@ -149,7 +148,8 @@ void save_manifest(const Manifest& manifest, const std::filesystem::path& dir) {
   json splits = json::object();
   for (const auto& [name, split] : manifest.splits) {
     json shards = json::array();
-    for (const auto& s : split.shards) shards.push_back({{"file", s.file}, {"count", s.count}, {"checksum", s.checksum}});
+    for (const auto& s : split.shards)
+      shards.push_back({{"file", s.file}, {"count", s.count}, {"checksum", s.checksum}});
     splits[name] = {{"count", split.count}, {"shards", std::move(shards)}};
   }
   const json root = {
@@ -168,7 +168,7 @@ void save_manifest(const Manifest& manifest, const std::filesystem::path& dir) {
   std::ofstream out(path);
   out << root.dump(2) << '\n';
   out.close();
-  if (!out) fail<DataError>("{}: cannot write the manifest", path);
+  if (!out) fail<DataError>("{}: cannot write the manifest: {}", path, errno_text(errno));
 }
 
 std::string crc32_file(const std::filesystem::path& path) {

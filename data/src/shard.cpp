@@ -2,7 +2,9 @@
 // Appending whole chunks at a time (as the preparer does) keeps gzip from
 // re-reading partly written chunks. The reader opens `images` with the
 // HDF5 chunk cache off: the loader reads whole chunks once per epoch, and a
-// cache would only hold memory it cannot account for.
+// cache would only hold memory it cannot account for. The writer takes the
+// shard's disk space before writing (a full disk fails there, cleanly); the
+// reader checks every size against the file before reading.
 #include "stride/data/shard.h"
 
 #include <algorithm>
@@ -35,6 +37,20 @@ int64_t chunk_rows(hid_t dataset, int64_t rows) {
   return static_cast<int64_t>(dims[0]);
 }
 
+// An upper bound of a shard's size: pixels and labels stored raw (gzip only
+// shrinks them, up to a few bytes per chunk), attributes, and HDF5's metadata.
+uint64_t size_bound(int64_t count, ImageShape shape, const ShardMeta& meta, int64_t chunk) {
+  constexpr uint64_t kFixed = 64 << 10, kPerChunk = 256;
+  uint64_t names = 0;
+  size_t widest = 1;
+  for (const std::string& n : meta.class_names) widest = std::max(widest, n.size());
+  names = widest * meta.class_names.size();
+  const auto images = static_cast<uint64_t>(count);
+  const uint64_t chunks = (images + static_cast<uint64_t>(chunk) - 1) / static_cast<uint64_t>(chunk);
+  return kFixed + images * (static_cast<uint64_t>(shape.bytes()) + sizeof(int32_t)) + 2 * chunks * kPerChunk +
+         2 * (names + meta.split.size() + meta.source.size());
+}
+
 }  // namespace
 
 ShardWriter::ShardWriter(std::string path, int64_t count, ImageShape shape, const ShardMeta& meta,
@@ -42,8 +58,10 @@ ShardWriter::ShardWriter(std::string path, int64_t count, ImageShape shape, cons
     : path_(std::move(path)), count_(count), shape_(shape) {
   if (count <= 0) fail<DataError>("{}: a shard needs at least one image", path_);
   try {
-    file_ = h5::create_file(path_);
     const hsize_t chunk = static_cast<hsize_t>(std::clamp<int64_t>(options.chunk_images, 1, count));
+    h5::CreateOptions create;
+    create.reserve_bytes = size_bound(count, shape, meta, static_cast<int64_t>(chunk));
+    file_ = h5::create_file(path_, create);
     h5::DatasetOptions dataset_options;
     dataset_options.gzip_level = options.gzip ? 4 : 0;
     dataset_options.shuffle = options.gzip;
@@ -82,9 +100,10 @@ void ShardWriter::close() {
   if (written_ != count_) fail<DataError>("{}: {} of {} images written", path_, written_, count_);
   images_.reset();
   labels_.reset();
-  if (file_) {
-    const hid_t id = file_.release();
-    if (H5Fclose(id) < 0) fail<DataError>("{}: closing the shard failed (disk full?)", path_);
+  try {
+    h5::close_file(file_, path_);
+  } catch (const Hdf5Error& e) {
+    rethrow_for(path_, e);
   }
 }
 
@@ -118,6 +137,10 @@ ShardReader::ShardReader(std::string path, ImageShape expected) : path_(std::mov
     const auto label_dims = h5::dataset_dims(labels_.get());
     if (label_dims.size() != 1)
       fail<DataError>("{}: dataset 'labels' has rank {}, expected 1 [N]", path_, label_dims.size());
+    h5::check_dataset_fits(images_.get(), "images", 1);
+    h5::check_dataset_fits(labels_.get(), "labels", sizeof(int32_t));
+    if (dims[3] != 1 && dims[3] != 3)
+      fail<DataError>("{}: dataset 'images' has {} channels, expected 1 or 3", path_, dims[3]);
     size_ = static_cast<int64_t>(dims[0]);
     shape_ = {static_cast<int64_t>(dims[1]), static_cast<int64_t>(dims[2]), static_cast<int64_t>(dims[3])};
     if (static_cast<int64_t>(label_dims[0]) != size_)

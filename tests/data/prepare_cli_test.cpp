@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "data_fixtures.h"
+#include "fault_injection.h"
 #include "temp_dir.h"
 
 namespace stride::data {
@@ -132,6 +133,30 @@ TEST(PrepareCommand, UsageErrorsAreOneLine) {
   const CommandRun help = stride(dir, "prepare --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--val-fraction"), std::string::npos);
+}
+
+// A full disk under --out: one line naming the shard and the cause, a normal
+// non-zero exit (no crash in HDF5's cleanup), the earlier dataset intact.
+TEST(PrepareCommand, FullDiskKeepsTheEarlierDataset) {
+  stride::testing::TempDir dir;
+  const stride::testing::SmallTmpfs disk(dir / "disk", 2 << 20);
+  if (!disk.mounted()) GTEST_SKIP() << disk.reason() << " (ShardFullDisk.InjectedWriteFailure covers the writer)";
+  const fs::path out = dir / "disk" / "data";
+  write_mnist(dir / "small", 100);
+  ASSERT_EQ(
+      stride(dir, "prepare mnist --from '" + (dir / "small").string() + "' --out '" + out.string() + "'").exit_code, 0);
+  write_mnist(dir / "big", 20000);  // 2 x 1.3 MB of pixels: more than the disk holds
+  const CommandRun run =
+      stride(dir, "prepare mnist --from '" + (dir / "big").string() + "' --out '" + out.string() + "'");
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_EQ(lines(run.err), 1) << run.err;
+  EXPECT_NE(run.err.find("no space left on device"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(".h5"), std::string::npos) << run.err;
+  const Manifest kept = load_manifest(out);
+  EXPECT_EQ(kept.split("train").count + kept.split("val").count, 100);
+  verify_checksums(kept, "");
+  for (const auto& entry : fs::directory_iterator(dir / "disk"))
+    EXPECT_EQ(entry.path().filename(), "data") << "left behind: " << entry.path();
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -16,10 +18,10 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-#define STRIDE_DEFINE_ERROR(Name)     \
-  class Name : public Error {         \
-   public:                            \
-    using Error::Error;               \
+#define STRIDE_DEFINE_ERROR(Name) \
+  class Name : public Error {     \
+   public:                        \
+    using Error::Error;           \
   }
 
 STRIDE_DEFINE_ERROR(ConfigError);      // bad config file, key, value or command line
@@ -41,6 +43,13 @@ STRIDE_DEFINE_ERROR(ShapeError);       // tensor shapes that do not fit together
 template <typename E, typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw E(fmt::format(format, std::forward<Args>(args)...));
+}
+
+// An errno value as a message reads it: "no space left on device".
+inline std::string errno_text(int error) {
+  std::string text = std::strerror(error);
+  if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  return text;
 }
 
 }  // namespace stride

@@ -3,7 +3,11 @@
 // call goes through STRIDE_H5_CHECK, which turns a negative status into an
 // Hdf5Error carrying HDF5's own innermost message. HDF5's automatic error
 // printing is turned off: errors surface once, as exceptions.
-// Strings are variable-length UTF-8, as h5py writes and reads them.
+// Files are written in the HDF5 1.8 format (object headers and superblock carry
+// checksums). Strings are written fixed-length UTF-8 (h5py reads them as bytes);
+// variable-length ones, as older files hold, are still read. Every read is
+// checked against the file's size first (type, rank, element count), so a
+// corrupt header cannot make a reader allocate or loop beyond what the file holds.
 #pragma once
 
 #include <hdf5.h>
@@ -43,7 +47,18 @@ template <typename T>
 hid_t native_type();
 
 // Files. create() truncates; open() fails with a message naming the path.
-File create_file(const std::string& path);
+struct CreateOptions {
+  // Disk space taken before HDF5 writes anything, so a full disk fails here,
+  // cleanly, and not in a later write or in the close (which HDF5 1.10 cannot
+  // recover from). An upper bound of the file's size; 0: none.
+  uint64_t reserve_bytes = 0;
+  // Bytes at the start of the file HDF5 leaves alone (0, or a power of 2 >= 512).
+  hsize_t userblock = 0;
+};
+File create_file(const std::string& path, const CreateOptions& options = {});
+// Closes a file created by create_file: a failed final flush is an Hdf5Error
+// naming `path`; reserved space the file did not use is given back.
+void close_file(File& file, const std::string& path);
 File open_file(const std::string& path, bool writable = false);
 bool is_hdf5(const std::string& path);
 
@@ -82,6 +97,11 @@ Dataset open_dataset(hid_t location, const std::string& name);
 std::vector<hsize_t> dataset_dims(hid_t dataset);
 // The element type class and size, to check a dataset holds what a reader expects.
 bool dataset_has_type(hid_t dataset, hid_t expected_native_type);
+// Throws Hdf5Error unless the dataset's elements of `element_bytes` each could
+// be stored in its file (times the best ratio gzip reaches, when filtered).
+void check_dataset_fits(hid_t dataset, const std::string& name, size_t element_bytes);
+// The size in bytes of the file holding `object`.
+uint64_t file_size(hid_t object);
 
 // Writes / reads `rows` rows along the first dimension starting at `first_row`;
 // a row is the product of the remaining dimensions.

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "stride/common/sha256.h"
+
 namespace stride::tracker {
 
 enum class ParamType { integer, real, text, boolean };
@@ -72,6 +74,6 @@ nlohmann::json params_to_json(const Params& params);
 Params params_from_json(const nlohmann::json& json, std::string_view what);
 
 // SHA-256 (FIPS 180-4) of bytes, as 64 lower-case hex characters.
-std::string sha256_hex(std::string_view bytes);
+using stride::sha256_hex;
 
 }  // namespace stride::tracker

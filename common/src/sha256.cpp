@@ -1,15 +1,12 @@
-// SHA-256 per FIPS 180-4, for parameter hashes only (not a security boundary:
-// it needs to be stable and collision-free in practice, and it adds no library
-// beyond what every Stride build already has). Checked against the FIPS
-// known-answer vectors in tests/tracker/params_test.cpp.
-#include <array>
-#include <cstdint>
-#include <string>
-#include <string_view>
+// SHA-256 per FIPS 180-4 (not a security boundary: parameter hashes must be
+// stable and collision-free in practice, checkpoint checksums must catch
+// corruption; it adds no library beyond what every Stride build already has).
+// Checked against the FIPS known-answer vectors in tests/common/sha256_test.cpp.
+#include "stride/common/sha256.h"
 
-#include "stride/tracker/params.h"
+#include <algorithm>
 
-namespace stride::tracker {
+namespace stride {
 namespace {
 
 constexpr std::array<uint32_t, 64> kRound = {
@@ -64,30 +61,52 @@ void compress(std::array<uint32_t, 8>& state, const unsigned char* block) {
 
 }  // namespace
 
-std::string sha256_hex(std::string_view bytes) {
-  std::array<uint32_t, 8> state = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t full_blocks = bytes.size() / 64;
-  for (size_t i = 0; i < full_blocks; ++i) compress(state, data + 64 * i);
+Sha256::Sha256()
+    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
+void Sha256::update(std::span<const unsigned char> bytes) {
+  length_ += bytes.size();
+  size_t used = 0;
+  if (buffered_ > 0) {
+    used = std::min(bytes.size(), block_.size() - buffered_);
+    std::copy_n(bytes.data(), used, block_.data() + buffered_);
+    buffered_ += used;
+    if (buffered_ < block_.size()) return;
+    compress(state_, block_.data());
+    buffered_ = 0;
+  }
+  for (; used + 64 <= bytes.size(); used += 64) compress(state_, bytes.data() + used);
+  std::copy(bytes.begin() + static_cast<std::ptrdiff_t>(used), bytes.end(), block_.begin());
+  buffered_ = bytes.size() - used;
+}
+
+void Sha256::update(std::string_view bytes) {
+  update(std::span(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()));
+}
+
+std::string Sha256::hex_digest() {
   // Padding: 0x80, zeros, then the message length in bits as a big-endian 64-bit number.
+  const uint64_t bits = length_ * 8;
   std::array<unsigned char, 128> tail{};
-  const size_t rest = bytes.size() - 64 * full_blocks;
-  for (size_t i = 0; i < rest; ++i) tail[i] = data[64 * full_blocks + i];
-  tail[rest] = 0x80;
-  const size_t tail_size = rest + 9 <= 64 ? 64 : 128;
-  const uint64_t bits = static_cast<uint64_t>(bytes.size()) * 8;
+  std::copy_n(block_.data(), buffered_, tail.data());
+  tail[buffered_] = 0x80;
+  const size_t tail_size = buffered_ + 9 <= 64 ? 64 : 128;
   for (int i = 0; i < 8; ++i) tail[tail_size - 1 - i] = static_cast<unsigned char>(bits >> (8 * i));
-  compress(state, tail.data());
-  if (tail_size == 128) compress(state, tail.data() + 64);
+  compress(state_, tail.data());
+  if (tail_size == 128) compress(state_, tail.data() + 64);
 
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   hex.reserve(64);
-  for (uint32_t word : state)
+  for (uint32_t word : state_)
     for (int shift = 28; shift >= 0; shift -= 4) hex += kHex[(word >> shift) & 0xf];
   return hex;
 }
 
-}  // namespace stride::tracker
+std::string sha256_hex(std::string_view bytes) {
+  Sha256 hash;
+  hash.update(bytes);
+  return hash.hex_digest();
+}
+
+}  // namespace stride

@@ -3,11 +3,12 @@
 # is safe to run twice. Groups: build (always), demo (the Fashion-MNIST data),
 # test (what the test suite drives: mpirun, h5py, PyTorch, Chromium, and from
 # PyPI MLflow, TensorBoard and Optuna, which read Stride's exports back),
-# bench (the PyTorch peer). Python packages from PyPI go into virtual
+# bench (the PyTorch peer), fuzz (clang, its libFuzzer and sanitizer runtimes
+# and its OpenMP, for the fuzz preset). Python packages from PyPI go into virtual
 # environments in the checkout, never the system Python: group test fills
 # .venv-test from tools/requirements-test.txt, group bench fills .venv-bench
 # from tools/requirements-bench.txt (PyTorch 2.x, the benchmarks' peer).
-#   tools/setup.sh [demo] [test] [bench]
+#   tools/setup.sh [demo] [test] [bench] [fuzz]
 set -euo pipefail
 
 build_packages=(
@@ -33,6 +34,7 @@ demo_packages=(dataset-fashion-mnist)
 test_packages=(dataset-fashion-mnist python3 python3-numpy python3-h5py python3-torch python3-venv chromium iproute2
                procps)
 bench_packages=(python3 python3-numpy python3-torch python3-venv)
+fuzz_packages=(clang libclang-rt-14-dev libomp-dev)
 
 here="$(cd "$(dirname "$0")" && pwd)"
 wanted=("${build_packages[@]}")
@@ -42,7 +44,8 @@ for group in "$@"; do
     demo) wanted+=("${demo_packages[@]}") ;;
     test) wanted+=("${test_packages[@]}"); venvs+=(test) ;;
     bench) wanted+=("${bench_packages[@]}"); venvs+=(bench) ;;
-    *) echo "setup.sh: unknown group '$group' (expected demo, test or bench)" >&2; exit 2 ;;
+    fuzz) wanted+=("${fuzz_packages[@]}") ;;
+    *) echo "setup.sh: unknown group '$group' (expected demo, test, bench or fuzz)" >&2; exit 2 ;;
   esac
 done
 

@@ -3,12 +3,18 @@
 // import is reproducible) but decoded only when the shard writer asks, so a
 // large folder never sits in memory decoded. stb_image decodes, stb_image_resize
 // scales to the target size; libstb provides their implementations.
+// Files are read whole and checked for what that stb_image mishandles before
+// it sees them (see check_jpeg_huffman_tables).
 #include <stb_image.h>
 #include <stb_image_resize.h>
 
 #include <algorithm>
+#include <climits>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
+#include <span>
 
 #include "stride/common/error.h"
 #include "stride/common/memory.h"
@@ -30,6 +36,50 @@ bool is_image_file(const std::filesystem::path& path) {
 
 bool is_hidden(const std::filesystem::path& path) { return path.filename().string().starts_with("."); }
 
+// stb_image 2.27 (Debian's libstb) fills a JPEG Huffman table from the 16 code
+// counts of a DHT segment without checking that they add up to at most 256,
+// and writes past the table when they do. Such a file is refused first. The
+// walk follows stb: marker segments by their length, fill bytes, stuffed
+// bytes and entropy-coded data skipped byte by byte up to the next marker; a
+// count stb would read past the end of the file is 0, as stb reads it.
+void check_jpeg_huffman_tables(const std::filesystem::path& path, std::span<const uint8_t> b) {
+  size_t i = 0;
+  while (i < b.size() && b[i] == 0xFF) ++i;
+  if (i == 0 || i >= b.size() || b[i] != 0xD8) return;  // not a JPEG (SOI)
+  ++i;
+  while (i + 1 < b.size()) {
+    const uint8_t marker = b[i + 1];
+    if (b[i] != 0xFF || marker == 0xFF || marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {
+      ++i;  // data, fill, stuffed zero, TEM, RSTn, SOI: no segment
+      continue;
+    }
+    if (marker == 0xD9) return;  // EOI
+    const size_t length = i + 3 < b.size() ? (size_t{b[i + 2]} << 8) | b[i + 3] : 0;
+    if (marker == 0xC4) {
+      for (size_t table = i + 4; table < i + 2 + length && table < b.size();) {
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16 && table + k < b.size(); ++k) codes += b[table + k];
+        if (codes > 256)
+          fail<DataError>("{}: corrupt JPEG (a Huffman table at byte {} declares {} codes; at most 256 exist)",
+                          path.string(), table, codes);
+        table += 17 + codes;
+      }
+    }
+    i += 2 + std::max<size_t>(length, 2);
+  }
+}
+
+// The file's bytes, refused when stb could not decode them safely.
+std::vector<uint8_t> read_image_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail<DataError>("{}: cannot open", path.string());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail<DataError>("{}: read error", path.string());
+  if (bytes.size() > static_cast<size_t>(INT_MAX)) fail<DataError>("{}: larger than 2 GiB", path.string());
+  check_jpeg_huffman_tables(path, bytes);
+  return bytes;
+}
+
 class FolderImages final : public ImageSource {
  public:
   FolderImages(std::vector<std::filesystem::path> files, std::vector<int32_t> labels, ImageShape shape)
@@ -43,7 +93,9 @@ class FolderImages final : public ImageSource {
     const std::filesystem::path& path = files_[static_cast<size_t>(index)];
     int width = 0, height = 0, stored_channels = 0;
     const int channels = static_cast<int>(shape_.channels);
-    StbPixels pixels(stbi_load(path.c_str(), &width, &height, &stored_channels, channels));
+    const std::vector<uint8_t> bytes = read_image_file(path);
+    StbPixels pixels(stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
+                                           &stored_channels, channels));
     if (!pixels) fail<DataError>("{}: cannot decode image ({})", path.string(), stbi_failure_reason());
     if (width == shape_.width && height == shape_.height) {
       std::copy_n(pixels.get(), shape_.bytes(), out);
@@ -108,7 +160,8 @@ ImportedSource import_folder(const std::filesystem::path& dir, const FolderOptio
   if (shape.height > 0 && shape.width > 0) check_decodable(shape, "--size");
   if (shape.height <= 0 || shape.width <= 0) {
     int width = 0, height = 0, stored_channels = 0;
-    if (!stbi_info(files.front().c_str(), &width, &height, &stored_channels))
+    const std::vector<uint8_t> bytes = read_image_file(files.front());
+    if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels))
       fail<DataError>("{}: cannot decode image ({})", files.front().string(), stbi_failure_reason());
     shape.height = height;
     shape.width = width;

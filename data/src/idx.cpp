@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <limits>
 
 #include "stride/common/error.h"
 #include "stride/common/handle.h"
@@ -82,6 +83,9 @@ class IdxReader {
 
 // Reads `count` records of `record` bytes, growing `out` as data arrives.
 void read_records(IdxReader& reader, int64_t count, int64_t record, std::vector<uint8_t>& out, const char* what) {
+  if (count > std::numeric_limits<int64_t>::max() / record)
+    fail<DataError>("{}: the header declares {} {} of {} bytes, more than any file holds", reader.path(), count, what,
+                    record);
   const int64_t total = count * record;
   out.clear();
   out.reserve(static_cast<size_t>(std::min<int64_t>(total, int64_t{64} << 20)));

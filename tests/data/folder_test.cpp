@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "data_fixtures.h"
@@ -92,6 +93,56 @@ TEST(Folder, BadFoldersAndImagesAreNamed) {
   std::vector<uint8_t> out(48);
   STRIDE_ERROR_MESSAGE(DataError, source.train->read(1, out.data()), message);
   EXPECT_TRUE(one_line_naming(message, dir / "cls" / "b.png"));
+}
+
+// A JPEG of the given size as stb_image_write encodes it.
+std::vector<uint8_t> jpeg_bytes(int h, int w, const std::vector<uint8_t>& rgb) {
+  std::vector<uint8_t> out;
+  stbi_write_jpg_to_func(
+      [](void* context, void* data, int size) {
+        auto* bytes = static_cast<std::vector<uint8_t>*>(context);
+        bytes->insert(bytes->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+      },
+      &out, w, h, 3, rgb.data(), 90);
+  return out;
+}
+
+TEST(Folder, JpegsDecodeAtTheirSize) {
+  stride::testing::TempDir dir;
+  std::filesystem::create_directories(dir / "cls");
+  stride::testing::write_bytes(dir / "cls" / "a.jpg", jpeg_bytes(7, 9, rgb_image(7, 9, 5)));
+  const ImportedSource source = import_folder(dir.path(), FolderOptions{});
+  EXPECT_EQ(source.train->shape(), (ImageShape{7, 9, 3}));
+  std::vector<uint8_t> out(7 * 9 * 3);
+  source.train->read(0, out.data());
+}
+
+// Huffman code counts adding up to more than 256 made stb_image write past its
+// table (found by fuzz_folder): the file is refused before stb decodes it.
+TEST(Folder, JpegHuffmanTableWithTooManyCodesIsRefused) {
+  stride::testing::TempDir dir;
+  std::filesystem::create_directories(dir / "cls");
+  std::vector<uint8_t> jpeg = jpeg_bytes(8, 8, rgb_image(8, 8, 6));
+  const uint8_t dht_marker[] = {0xFF, 0xC4};
+  const auto dht = std::search(jpeg.begin(), jpeg.end(), std::begin(dht_marker), std::end(dht_marker));
+  ASSERT_NE(dht, jpeg.end()) << "stb_image_write wrote no DHT segment";
+  dht[5 + 15] = 0xFF;  // the first table's count of 16-bit codes: 255 more codes than exist
+  const auto path = dir / "cls" / "bad.jpg";
+  stride::testing::write_bytes(path, jpeg);
+  for (const bool native_size : {true, false}) {
+    FolderOptions options;
+    if (!native_size) options.height = options.width = 8;
+    std::string message;
+    try {
+      const ImportedSource source = import_folder(dir.path(), options);
+      std::vector<uint8_t> out(8 * 8 * 3);
+      source.train->read(0, out.data());
+    } catch (const DataError& e) {
+      message = e.what();
+    }
+    EXPECT_TRUE(one_line_naming(message, path));
+    EXPECT_NE(message.find("Huffman table"), std::string::npos) << message;
+  }
 }
 
 }  // namespace

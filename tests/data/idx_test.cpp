@@ -165,6 +165,19 @@ TEST(Idx, HeaderClaimingMoreImagesThanPresent) {
   EXPECT_NE(message.find("declares 1000000 images but the data ends after 4"), std::string::npos) << message;
 }
 
+// 2^32 - 1 images of 65536 x 65536 pixels: the byte count overflowed int64
+// (UBSan, found by fuzz_idx), so the reader saw a negative total.
+TEST(Idx, HeaderWhoseByteCountOverflowsIsRefused) {
+  stride::testing::TempDir dir;
+  const auto images = dir / "images", labels = dir / "labels";
+  write_bytes(images, idx_images(0xFFFFFFFFu, 65536, 65536, std::vector<uint8_t>(16, 7)));
+  write_bytes(labels, idx_labels(0xFFFFFFFFu, {1, 2, 3}));
+  std::string message;
+  STRIDE_ERROR_MESSAGE(DataError, read_idx(images, labels, 10), message);
+  EXPECT_TRUE(one_line_naming(message, images));
+  EXPECT_NE(message.find("declares 4294967295 images of 4294967296 bytes"), std::string::npos) << message;
+}
+
 TEST(Idx, CorruptGzipIsReportedAsSuch) {
   stride::testing::TempDir dir;
   const IdxFiles f = make_idx(200, 8, 8, 10);

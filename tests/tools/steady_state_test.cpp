@@ -58,7 +58,7 @@ bool called_from_onednn() {
   return false;
 }
 
-void count() {
+[[maybe_unused]] void count() {  // unused where a sanitizer owns malloc
   if (!g_counting.load(std::memory_order_relaxed) || t_inside_count) return;
   t_inside_count = true;
   (called_from_onednn() ? g_library_allocations : g_heap_allocations).fetch_add(1, std::memory_order_relaxed);

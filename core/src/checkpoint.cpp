@@ -60,7 +60,6 @@ void read_tensor(hid_t root, const std::vector<std::string>& parts, Backend& bac
     h5::Group group = walk_groups(root, groups, false);
     std::vector<hsize_t> dims;
     std::vector<float> host = h5::read_dataset<float>(group.get(), parts.back(), &dims);
-    Shape stored;
     std::string stored_text = "(";
     for (size_t i = 0; i < dims.size(); ++i) stored_text += fmt::format("{}{}", i ? ", " : "", dims[i]);
     stored_text += ")";
@@ -88,6 +87,10 @@ auto naming_file(const std::string& path, Body&& body) {
     const std::string message = e.what();
     if (message.rfind(path, 0) == 0) throw CheckpointError(message);
     fail<CheckpointError>("{}: {}", path, message);
+  } catch (const nlohmann::json::exception& e) {  // an attribute of the wrong JSON shape
+    fail<CheckpointError>("{}: not a readable checkpoint: {}", path, e.what());
+  } catch (const std::filesystem::filesystem_error& e) {
+    fail<CheckpointError>("{}: {}", path, e.code().message());
   }
 }
 

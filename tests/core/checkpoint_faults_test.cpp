@@ -147,6 +147,26 @@ TEST(CheckpointSeal, UnsealedFilesFromBeforeSealsStayReadable) {
   EXPECT_EQ(read_checkpoint_info(path).model.spec, kSpec);
 }
 
+// JSON attributes of the wrong shape (an object where a number belongs) are
+// the checkpoint's fault, named as such, not a JSON library's error.
+TEST(CheckpointParser, TrainingStateOfTheWrongShapeIsACheckpointErrorNamingTheFile) {
+  TempDir dir;
+  const std::string path = (dir / "odd.h5").string();
+  {
+    h5::File file = h5::create_file(path);
+    h5::write_attribute(file.get(), "format", std::string("stride-checkpoint"));
+    h5::write_attribute(file.get(), "version", int64_t{1});
+    h5::write_attribute(file.get(), "model_config", config().to_json().dump());
+    h5::write_attribute(file.get(), "training_state", std::string(R"({"epoch": {"not": "a number"}})"));
+  }
+  try {
+    read_checkpoint_info(path);
+    FAIL() << "a training_state with an object for its epoch was accepted";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
 // A failed save keeps the previous checkpoint, leaves no temporary, says why
 // on one line naming the checkpoint, and the process still exits cleanly.
 void expect_failed_save(const fs::path& dir, const std::function<void()>& limit, const std::string& cause) {

@@ -2,6 +2,8 @@
 // being sized, and a request past the machine's memory is refused with the bytes.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -13,14 +15,7 @@
 namespace stride {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::function<void()>& body) { return ::stride::testing::error_of<ConfigError>(body); }
 
 TEST(Memory, CheckedArithmeticFailsInsteadOfWrapping) {
   EXPECT_EQ(checked_mul(1 << 20, 1 << 20, "x"), int64_t{1} << 40);

@@ -1,6 +1,8 @@
 // The config schema: defaults, overrides, and errors that name the key.
 #include <gtest/gtest.h>
 
+#include "error_of.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,14 +19,7 @@
 namespace stride::tools {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::function<void()>& body) { return ::stride::testing::error_of<ConfigError>(body); }
 
 TEST(Config, DefaultsAndFileValues) {
   const Config c = Config::from_text("[train]\nlr = 0.01\nepochs = 3\n[model]\narch = seed_cnn\n", "a.ini");

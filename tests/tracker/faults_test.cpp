@@ -20,14 +20,7 @@
 namespace stride::tracker::testing {
 namespace {
 
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+std::string error_of(const std::function<void()>& body) { return ::stride::testing::error_of<std::exception>(body); }
 
 class StoreFaultTest : public StoreTest {
  protected:

@@ -3,6 +3,7 @@
 // file and what is wrong with it.
 #include <fstream>
 
+#include "error_of.h"
 #include "fixture.h"
 #include "stride/tracker/schema.h"
 
@@ -35,12 +36,7 @@ void set_user_version(const std::string& path, int version) {
 // The message of the StoreError `open` throws, or "" when it does not throw.
 template <typename Open>
 std::string error_of(Open&& open) {
-  try {
-    open();
-  } catch (const StoreError& e) {
-    return e.what();
-  }
-  return "";
+  return ::stride::testing::error_of<StoreError>(open);
 }
 
 TEST_F(StoreTest, NewStoreIsAtTheLatestVersionInWalMode) {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "error_of.h"
 #include "fixture.h"
 #include "stride/tracker/report.h"
 #include "stride/tracker/schema.h"

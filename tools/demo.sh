@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh demo
 tools/build.sh
-tools/install.sh
-prefix="${STRIDE_PREFIX:-/usr/local}"
+# install.sh says where it installed (/usr/local, or ~/.local where that is read-only).
+install_log=$(tools/install.sh)
+echo "$install_log"
+prefix=$(sed -n 's|^install.sh: installed \(.*\)/bin/stride$|\1|p' <<<"$install_log")
 export PATH="$prefix/bin:$PATH"
 if [ "$(command -v stride)" != "$prefix/bin/stride" ]; then
   echo "demo.sh: 'stride' on PATH is $(command -v stride), not the one just installed in $prefix/bin" >&2

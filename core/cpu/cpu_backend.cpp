@@ -4,6 +4,7 @@
 #include "cpu_backend.h"
 #include "cpu_dropout.h"
 #include "parallel.h"
+#include "stride/core/backend_checks.h"
 
 #include <omp.h>
 
@@ -21,19 +22,6 @@ namespace {
 void expect_same_elements(const Tensor& a, const Tensor& b, const char* op) {
   if (a.elements() != b.elements())
     fail<ShapeError>("{}: {} and {} differ in size", op, a.shape().str(), b.shape().str());
-}
-
-// Segments must lie inside every arena tensor they index.
-void check_segments(std::span<const ArenaSegment> segments, std::initializer_list<const Tensor*> arenas,
-                    const char* op) {
-  for (const Tensor* t : arenas)
-    if (t->elements() != arenas.begin()[0]->elements())
-      fail<ShapeError>("{}: arena tensors {} and {} differ in size", op, t->shape().str(),
-                       arenas.begin()[0]->shape().str());
-  const int64_t size = arenas.begin()[0]->elements();
-  for (const ArenaSegment& s : segments)
-    if (s.offset < 0 || s.count < 0 || s.offset + s.count > size)
-      fail<ShapeError>("{}: segment [{}, {}) outside an arena of {} elements", op, s.offset, s.offset + s.count, size);
 }
 
 float activate(const ActivationParams& p, float v) {
@@ -169,13 +157,8 @@ void CpuBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& label
 
 void CpuBackend::accumulate_classification(const Tensor& logits, const Tensor& labels, const Tensor& losses,
                                            Tensor& totals, Tensor& confusion) {
-  if (logits.shape().rank() != 2 || labels.elements() != logits.dim(0) || losses.elements() != logits.dim(0) ||
-      totals.elements() != 2)
-    fail<ShapeError>("accumulate_classification: logits {}, labels {}, losses {}, totals {} do not fit",
-                     logits.shape().str(), labels.shape().str(), losses.shape().str(), totals.shape().str());
+  check_classification_shapes(logits, labels, losses, totals, confusion);
   const int64_t n = logits.dim(0), k = logits.dim(1);
-  if (confusion.defined() && confusion.elements() != k * k)
-    fail<ShapeError>("accumulate_classification: confusion {} for {} classes", confusion.shape().str(), k);
   const float* z = logits.f32();
   const int32_t* y = labels.i32();
   const float* loss = losses.f32();
@@ -322,7 +305,7 @@ void CpuBackend::argmax_rows(const Tensor& x, Tensor& out) {
 }
 
 void CpuBackend::clip_by_global_norm(std::span<const ArenaSegment> segments, Tensor& g, float max_norm, Tensor& norm) {
-  check_segments(segments, {&g}, "clip_by_global_norm");
+  check_arena_segments(segments, {&g}, "clip_by_global_norm");
   if (norm.elements() != 1) fail<ShapeError>("clip_by_global_norm: norm {} is not one value", norm.shape().str());
   float* pg = g.f32();
   // Per-thread partial sums in a fixed order of ranges: the same norm every run.
@@ -347,7 +330,7 @@ void CpuBackend::clip_by_global_norm(std::span<const ArenaSegment> segments, Ten
 
 void CpuBackend::adam_update(const AdamParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
                              Tensor& m, Tensor& v) {
-  check_segments(segments, {&w, &g, &m, &v}, "adam");
+  check_arena_segments(segments, {&w, &g, &m, &v}, "adam");
   ++generation_;
   const float bias_correction1 = 1.0f - std::pow(p.beta1, static_cast<float>(p.step));
   const float sqrt_bias_correction2 = std::sqrt(1.0f - std::pow(p.beta2, static_cast<float>(p.step)));
@@ -374,9 +357,9 @@ void CpuBackend::adam_update(const AdamParams& p, std::span<const ArenaSegment> 
 void CpuBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
                             Tensor& velocity) {
   if (p.momentum == 0.0f)
-    check_segments(segments, {&w, &g}, "sgd");
+    check_arena_segments(segments, {&w, &g}, "sgd");
   else
-    check_segments(segments, {&w, &g, &velocity}, "sgd");
+    check_arena_segments(segments, {&w, &g, &velocity}, "sgd");
   ++generation_;
   float* pw = w.f32();
   const float* pg = g.f32();

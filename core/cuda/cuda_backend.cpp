@@ -2,6 +2,7 @@
 // pool), memory and copies, events, the weight cache, errors that kernels
 // report, and the elementwise ops, loss and metrics.
 #include "cuda_backend.h"
+#include "stride/core/backend_checks.h"
 
 #include <fmt/format.h>
 
@@ -336,13 +337,8 @@ void CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labe
 
 void CudaBackend::accumulate_classification(const Tensor& logits, const Tensor& labels, const Tensor& losses,
                                             Tensor& totals, Tensor& confusion) {
-  if (logits.shape().rank() != 2 || labels.elements() != logits.dim(0) || losses.elements() != logits.dim(0) ||
-      totals.elements() != 2)
-    fail<ShapeError>("accumulate_classification: logits {}, labels {}, losses {}, totals {} do not fit",
-                     logits.shape().str(), labels.shape().str(), losses.shape().str(), totals.shape().str());
+  check_classification_shapes(logits, labels, losses, totals, confusion);
   const int64_t n = logits.dim(0), k = logits.dim(1);
-  if (confusion.defined() && confusion.elements() != k * k)
-    fail<ShapeError>("accumulate_classification: confusion {} for {} classes", confusion.shape().str(), k);
   launch_accumulate_classification(logits.f32(), labels.i32(), losses.f32(), n, k, totals.f64(),
                                    confusion.defined() ? confusion.i32() : nullptr, s());
 }

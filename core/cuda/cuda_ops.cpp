@@ -6,22 +6,10 @@
 
 #include "cuda_backend.h"
 #include "cuda_shapes.h"
+#include "stride/core/backend_checks.h"
 
 namespace stride::cuda {
 namespace {
-
-// Segments must lie inside every arena tensor they index (the CPU backend's rule).
-void check_segments(std::span<const ArenaSegment> segments, std::initializer_list<const Tensor*> arenas,
-                    const char* op) {
-  for (const Tensor* t : arenas)
-    if (t->elements() != arenas.begin()[0]->elements())
-      fail<ShapeError>("{}: arena tensors {} and {} differ in size", op, t->shape().str(),
-                       arenas.begin()[0]->shape().str());
-  const int64_t size = arenas.begin()[0]->elements();
-  for (const ArenaSegment& s : segments)
-    if (s.offset < 0 || s.count < 0 || s.offset + s.count > size)
-      fail<ShapeError>("{}: segment [{}, {}) outside an arena of {} elements", op, s.offset, s.offset + s.count, size);
-}
 
 // Calls run(table) for each table of up to kMaxSegmentsPerLaunch segments, in order.
 template <typename Run>
@@ -77,7 +65,7 @@ void CudaBackend::pool_backward(const PoolParams& p, const Tensor& x, const Tens
 
 void CudaBackend::adam_update(const AdamParams& p, std::span<const ArenaSegment> segments, Tensor& w, const Tensor& g,
                               Tensor& m, Tensor& v) {
-  check_segments(segments, {&w, &g, &m, &v}, "adam");
+  check_arena_segments(segments, {&w, &g, &m, &v}, "adam");
   ++generation_;
   AdamArgs args;
   args.beta1 = p.beta1;
@@ -97,9 +85,9 @@ void CudaBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> s
                              Tensor& velocity) {
   const bool momentum = p.momentum != 0.0f;
   if (momentum)
-    check_segments(segments, {&w, &g, &velocity}, "sgd");
+    check_arena_segments(segments, {&w, &g, &velocity}, "sgd");
   else
-    check_segments(segments, {&w, &g}, "sgd");
+    check_arena_segments(segments, {&w, &g}, "sgd");
   ++generation_;
   SgdArgs args;
   args.lr = p.lr;
@@ -111,7 +99,7 @@ void CudaBackend::sgd_update(const SgdParams& p, std::span<const ArenaSegment> s
 }
 
 void CudaBackend::clip_by_global_norm(std::span<const ArenaSegment> segments, Tensor& g, float max_norm, Tensor& norm) {
-  check_segments(segments, {&g}, "clip_by_global_norm");
+  check_arena_segments(segments, {&g}, "clip_by_global_norm");
   if (norm.elements() != 1) fail<ShapeError>("clip_by_global_norm: norm {} is not one value", norm.shape().str());
   if (max_norm > 0) ++generation_;  // g may be scaled (the device decides)
   auto* partials = static_cast<double*>(grow(clip_partials_, static_cast<size_t>(clip_partials()) * sizeof(double)));

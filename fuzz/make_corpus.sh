@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Regenerates fuzz/corpus/ from a fuzz build (tools/fuzz.sh builds one):
-#   fuzz/make_corpus.sh [BUILD_DIR]      (default build-fuzz)
+#   fuzz/make_corpus.sh [BUILD_DIR]      (default build-asan-ubsan)
+# fuzz/regressions/ (inputs of earlier findings) is not touched.
 # Binary seeds come from fuzz_make_corpus (the real writers); the config seeds
 # are the ready configs plus a few that reach the grid and spec syntax.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=${1:-build-fuzz}
+build=${1:-build-asan-ubsan}
 rm -rf fuzz/corpus
 "$build"/fuzz/fuzz_make_corpus fuzz/corpus
 mkdir -p fuzz/corpus/config

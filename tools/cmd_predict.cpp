@@ -1,12 +1,10 @@
-// `stride predict --checkpoint FILE IMAGE...`: decodes PNG/JPEG with stb,
-// converts to the model's channels, resizes to its input (only when its size
-// differs, saying so) with the same stb_image_resize call the folder importer
-// uses, and normalises with the loader's evaluation path, so an image is seen
+// `stride predict --checkpoint FILE IMAGE...`: decodes PNG/JPEG through the
+// folder importer's data::decode_image (the same checks, conversion to the
+// model's channels, and resizing only when the size differs, said so), and
+// normalises with the loader's evaluation path, so an image is seen
 // exactly as in training.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <stb_image.h>
-#include <stb_image_resize.h>
 
 #include <algorithm>
 #include <memory>
@@ -18,6 +16,7 @@
 #include "stride/common/table.h"
 #include "stride/core/layer.h"
 #include "stride/data/augment.h"
+#include "stride/data/importers.h"
 #include "stride/tracker/pick.h"
 
 namespace stride::tools {
@@ -25,21 +24,11 @@ namespace stride::tools {
 namespace {
 
 std::vector<uint8_t> load_image(const std::string& path, const data::ImageShape& shape) {
-  int width = 0, height = 0, stored = 0;
-  const int channels = static_cast<int>(shape.channels);
-  std::unique_ptr<unsigned char, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &stored, channels),
-                                                         stbi_image_free);
-  if (!pixels) fail<DataError>("{}: cannot decode image ({})", path, stbi_failure_reason());
   std::vector<uint8_t> out(static_cast<size_t>(shape.bytes()));
   // An image of the model's size is used as it is: resampling it anyway would change its pixels.
-  if (width == shape.width && height == shape.height) {
-    std::copy_n(pixels.get(), out.size(), out.begin());
-    return out;
-  }
-  spdlog::info("{}: resized {}x{} to the model's {}x{}", path, width, height, shape.width, shape.height);
-  if (!stbir_resize_uint8(pixels.get(), width, height, 0, out.data(), static_cast<int>(shape.width),
-                          static_cast<int>(shape.height), 0, channels))
-    fail<DataError>("{}: cannot resize {}x{} to {}x{}", path, width, height, shape.width, shape.height);
+  const auto [height, width] = data::decode_image(path, shape, out.data());
+  if (height != shape.height || width != shape.width)
+    spdlog::info("{}: resized {}x{} to the model's {}x{}", path, width, height, shape.width, shape.height);
   return out;
 }
 

@@ -69,6 +69,21 @@ void check_jpeg_huffman_tables(const std::filesystem::path& path, std::span<cons
   }
 }
 
+// stb_image picks its decoder by content, not by name: a file called .png
+// may be decoded as PNM, TGA, PSD, PIC, GIF, BMP or HDR, readers far less
+// exercised than PNG's and JPEG's (a PNM header without digits reaches
+// stb_image_resize as a 0-pixel-wide image). Only files that begin as a PNG
+// or a JPEG begins are handed to it: the PNG signature, or SOI after the
+// 0xFF fill bytes stb's JPEG reader skips. Either rules out every other
+// decoder's test, so stb can only run the two it is asked to.
+bool starts_as_png_or_jpeg(std::span<const uint8_t> b) {
+  constexpr uint8_t kPng[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (b.size() >= sizeof kPng && std::equal(std::begin(kPng), std::end(kPng), b.begin())) return true;
+  size_t i = 0;
+  while (i < b.size() && b[i] == 0xFF) ++i;
+  return i > 0 && i < b.size() && b[i] == 0xD8;
+}
+
 // The file's bytes, refused when stb could not decode them safely.
 std::vector<uint8_t> read_image_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -76,6 +91,7 @@ std::vector<uint8_t> read_image_file(const std::filesystem::path& path) {
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) fail<DataError>("{}: read error", path.string());
   if (bytes.size() > static_cast<size_t>(INT_MAX)) fail<DataError>("{}: larger than 2 GiB", path.string());
+  if (!starts_as_png_or_jpeg(bytes)) fail<DataError>("{}: not a PNG or JPEG file", path.string());
   check_jpeg_huffman_tables(path, bytes);
   return bytes;
 }
@@ -90,20 +106,7 @@ class FolderImages final : public ImageSource {
   int32_t label(int64_t index) const override { return labels_[static_cast<size_t>(index)]; }
 
   void read(int64_t index, uint8_t* out) const override {
-    const std::filesystem::path& path = files_[static_cast<size_t>(index)];
-    int width = 0, height = 0, stored_channels = 0;
-    const int channels = static_cast<int>(shape_.channels);
-    const std::vector<uint8_t> bytes = read_image_file(path);
-    StbPixels pixels(stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
-                                           &stored_channels, channels));
-    if (!pixels) fail<DataError>("{}: cannot decode image ({})", path.string(), stbi_failure_reason());
-    if (width == shape_.width && height == shape_.height) {
-      std::copy_n(pixels.get(), shape_.bytes(), out);
-      return;
-    }
-    if (!stbir_resize_uint8(pixels.get(), width, height, 0, out, static_cast<int>(shape_.width),
-                            static_cast<int>(shape_.height), 0, channels))
-      fail<DataError>("{}: resizing {}x{} to {}x{} failed", path.string(), height, width, shape_.height, shape_.width);
+    decode_image(files_[static_cast<size_t>(index)], shape_, out);
   }
 
  private:
@@ -136,6 +139,23 @@ void check_decodable(const ImageShape& shape, const std::string& what) {
 
 }  // namespace
 
+std::pair<int64_t, int64_t> decode_image(const std::filesystem::path& path, const ImageShape& shape, uint8_t* out) {
+  int width = 0, height = 0, stored_channels = 0;
+  const int channels = static_cast<int>(shape.channels);
+  const std::vector<uint8_t> bytes = read_image_file(path);
+  StbPixels pixels(stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
+                                         &stored_channels, channels));
+  if (!pixels) fail<DataError>("{}: cannot decode image ({})", path.string(), stbi_failure_reason());
+  if (width <= 0 || height <= 0) fail<DataError>("{}: an image of {}x{} pixels", path.string(), height, width);
+  if (width == shape.width && height == shape.height) {
+    std::copy_n(pixels.get(), shape.bytes(), out);
+  } else if (!stbir_resize_uint8(pixels.get(), width, height, 0, out, static_cast<int>(shape.width),
+                                 static_cast<int>(shape.height), 0, channels)) {
+    fail<DataError>("{}: resizing {}x{} to {}x{} failed", path.string(), height, width, shape.height, shape.width);
+  }
+  return {height, width};
+}
+
 ImportedSource import_folder(const std::filesystem::path& dir, const FolderOptions& options) {
   if (!std::filesystem::is_directory(dir)) fail<DataError>("{}: not a directory", dir.string());
   if (options.channels != 1 && options.channels != 3)
@@ -163,6 +183,8 @@ ImportedSource import_folder(const std::filesystem::path& dir, const FolderOptio
     const std::vector<uint8_t> bytes = read_image_file(files.front());
     if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels))
       fail<DataError>("{}: cannot decode image ({})", files.front().string(), stbi_failure_reason());
+    if (width <= 0 || height <= 0)
+      fail<DataError>("{}: an image of {}x{} pixels", files.front().string(), height, width);
     shape.height = height;
     shape.width = width;
   }

@@ -145,5 +145,35 @@ TEST(Folder, JpegHuffmanTableWithTooManyCodesIsRefused) {
   }
 }
 
+// stb_image decodes by content: a PGM, GIF or BMP named .png/.jpg would reach
+// one of its lesser readers (found by fuzz_folder: a PGM header without digits
+// came out 0 pixels wide and broke stb_image_resize). Only PNG and JPEG
+// content is decoded, whatever the name says.
+TEST(Folder, OnlyPngAndJpegContentIsDecoded) {
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"a.png", "P5 2 2 255\n\x01\x02\x03\x04"}, {"b.png", "P5c"}, {"c.jpg", "GIF89a\x02\x00\x02\x00"},
+      {"d.jpeg", "BM\x00\x00"},                   {"e.png", ""}};
+  for (const auto& [name, bytes] : files) {
+    stride::testing::TempDir dir;
+    std::filesystem::create_directories(dir / "cls");
+    const auto path = dir / "cls" / name;
+    stride::testing::write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    for (const bool native_size : {true, false}) {
+      FolderOptions options;
+      if (!native_size) options.height = options.width = 2;
+      std::string message;
+      try {
+        const ImportedSource source = import_folder(dir.path(), options);
+        std::vector<uint8_t> out(static_cast<size_t>(source.train->shape().bytes()));
+        source.train->read(0, out.data());
+      } catch (const DataError& e) {
+        message = e.what();
+      }
+      EXPECT_TRUE(one_line_naming(message, path)) << name;
+      EXPECT_NE(message.find("not a PNG or JPEG file"), std::string::npos) << name << ": " << message;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace stride::data

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "process.h"
@@ -168,6 +170,32 @@ TEST_F(EvalPredictTest, PredictSaysWhenItResizes) {
   const auto log = dir_ / "predict.log";
   ASSERT_EQ(0, testing::run_process({STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint, png}, log));
   EXPECT_NE(read_text(log).find("large.png: resized 24x24 to the model's 12x12"), std::string::npos) << read_text(log);
+}
+
+// predict decodes through the folder importer's checks: a JPEG whose Huffman
+// code counts exceed 256 (stb_image writes past its table on it) is refused
+// before stb sees it, as `stride prepare folder` refuses it.
+TEST_F(EvalPredictTest, PredictRefusesWhatTheImporterRefuses) {
+  std::vector<uint8_t> pixels(12 * 12, 90);
+  const auto path = dir_ / "bad.jpg";
+  std::vector<uint8_t> jpeg;
+  ASSERT_NE(0, stbi_write_jpg_to_func(
+                   [](void* context, void* data, int size) {
+                     auto* bytes = static_cast<std::vector<uint8_t>*>(context);
+                     bytes->insert(bytes->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+                   },
+                   &jpeg, 12, 12, 1, pixels.data(), 90));
+  const uint8_t dht_marker[] = {0xFF, 0xC4};
+  const auto dht = std::search(jpeg.begin(), jpeg.end(), std::begin(dht_marker), std::end(dht_marker));
+  ASSERT_NE(dht, jpeg.end()) << "stb_image_write wrote no DHT segment";
+  dht[5 + 15] = 0xFF;  // the first table's count of 16-bit codes: 255 more codes than exist
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(jpeg.data()),
+                                              static_cast<std::streamsize>(jpeg.size()));
+  const auto log = dir_ / "huffman.log";
+  EXPECT_EQ(1, testing::run_process({STRIDE_BINARY, "predict", "--checkpoint", result_.checkpoint, path.string()}, log));
+  const std::string text = read_text(log);
+  EXPECT_NE(text.find("bad.jpg: corrupt JPEG (a Huffman table"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
 }
 
 TEST_F(EvalPredictTest, BadInputIsAOneLineError) {

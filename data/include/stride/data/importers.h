@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stride/data/manifest.h"
@@ -72,6 +73,13 @@ struct FolderOptions {
 // One sub-folder per class (sorted by name) of .png/.jpg/.jpeg files; images
 // are decoded lazily and resized to the target size. No test set.
 ImportedSource import_folder(const std::filesystem::path& dir, const FolderOptions& options);
+
+// Decodes one PNG/JPEG file into `out` (shape.bytes() bytes, HWC, grey or RGB
+// as shape.channels says), resampled with stb_image_resize only when the
+// file's size differs from the shape's; returns the file's own {height, width}.
+// A file stb_image could not decode safely is refused like an undecodable one.
+// The folder importer and `stride predict` both decode through it.
+std::pair<int64_t, int64_t> decode_image(const std::filesystem::path& path, const ImageShape& shape, uint8_t* out);
 
 // The standard class names.
 const std::vector<std::string>& fashion_mnist_class_names();

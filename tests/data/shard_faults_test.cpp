@@ -84,6 +84,24 @@ TEST_P(ShardCorruption, EveryTruncationIsOneLineNamingTheFile) {
 INSTANTIATE_TEST_SUITE_P(PlainAndGzip, ShardCorruption, ::testing::Bool(),
                          [](const auto& param_info) { return param_info.param ? "gzip" : "plain"; });
 
+// A chunk index whose chunks claim 4 GiB in a 7 KiB shard (found by
+// fuzz_shard on a shard opened without its manifest) made HDF5 allocate the
+// claim before reading: refused when the shard is opened, naming it.
+TEST(ShardCorruptionFound, ChunkIndexClaimingMoreThanTheFileIsRefused) {
+  const std::string path = STRIDE_FUZZ_REGRESSIONS "/shard/chunk-index-claims-4gib";
+  ASSERT_TRUE(fs::exists(path)) << path;
+  const ChildOutcome outcome = run_in_child(
+      [&] {
+        const ShardReader reader(path, ImageShape{});
+        (void)reader.read_all_labels();
+      },
+      10);
+  ASSERT_EQ(outcome.kind, ChildOutcome::stride_error) << outcome.describe();
+  EXPECT_TRUE(one_line_naming(outcome.message, path));
+  EXPECT_NE(outcome.message.find("dataset 'labels''s storage claims 4294967300 bytes"), std::string::npos)
+      << outcome.message;
+}
+
 // The full disk as a failed write: the writer names the shard and the cause,
 // and the child's exit (HDF5's atexit cleanup included) does not crash.
 void expect_write_fails_cleanly(const std::string& path, const std::string& cause) {

@@ -98,7 +98,8 @@ std::vector<hsize_t> dataset_dims(hid_t dataset);
 // The element type class and size, to check a dataset holds what a reader expects.
 bool dataset_has_type(hid_t dataset, hid_t expected_native_type);
 // Throws Hdf5Error unless the dataset's elements of `element_bytes` each could
-// be stored in its file (times the best ratio gzip reaches, when filtered).
+// be stored in its file (times the best ratio gzip reaches, when filtered),
+// and the storage its chunk index claims fits in the file.
 void check_dataset_fits(hid_t dataset, const std::string& name, size_t element_bytes);
 // The size in bytes of the file holding `object`.
 uint64_t file_size(hid_t object);

@@ -1,4 +1,4 @@
-# Sanitizer and fuzzing builds (the asan-ubsan and fuzz presets). The flags go
+# Sanitizer and fuzzing builds (the asan-ubsan preset: both). The flags go
 # on every C/C++ target of the tree, so a report points into any library:
 #   STRIDE_SANITIZE=address,undefined   -fsanitize=..., frame pointers kept,
 #                                       UBSan stops at the first report
@@ -28,7 +28,7 @@ if(STRIDE_SANITIZE)
 endif()
 if(STRIDE_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
-    message(FATAL_ERROR "STRIDE_FUZZ=ON needs clang (libFuzzer): configure with the fuzz preset "
+    message(FATAL_ERROR "STRIDE_FUZZ=ON needs clang (libFuzzer): configure with the asan-ubsan preset "
                         "or -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang")
   endif()
   # -O1 leaves some `omp simd` loops scalar; clang warns about each, gcc does not.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the fuzz targets (the `fuzz` preset: clang, ASan + UBSan, libFuzzer)
-# into build-fuzz/ and runs the fuzz label: each target for --fuzz-seconds
-# (default 10) from its seed corpus in fuzz/corpus/. A finding fails its test
-# and leaves the input in build-fuzz/fuzz-artifacts/<target>/.
+# Builds the fuzz targets (in the asan-ubsan preset's tree: clang, ASan +
+# UBSan, libFuzzer; build-asan-ubsan/) and runs the fuzz label: each target for
+# --fuzz-seconds (default 10) from its seed corpus in fuzz/corpus/. A finding
+# fails its test and leaves the input in build-asan-ubsan/fuzz-artifacts/<target>/.
 #   tools/fuzz.sh [--fuzz-seconds N] [--seed N] [TARGET...]
 # TARGETs (idx cifar folder manifest shard checkpoint config) narrow the run;
 # longer runs want --seed 0 (a new seed each run) and one target at a time.
@@ -23,7 +23,7 @@ done
 case "$seconds" in ''|*[!0-9]*) echo "fuzz.sh: --fuzz-seconds '$seconds': expected a whole number" >&2; exit 2 ;; esac
 case "$seed" in ''|*[!0-9]*) echo "fuzz.sh: --seed '$seed': expected a whole number" >&2; exit 2 ;; esac
 
-cmake --preset fuzz -DSTRIDE_FUZZ_SECONDS="$seconds" -DSTRIDE_FUZZ_SEED="$seed" >/dev/null
+cmake --preset asan-ubsan -DSTRIDE_FUZZ_SECONDS="$seconds" -DSTRIDE_FUZZ_SEED="$seed" >/dev/null
 cmake --build --preset fuzz -j"$(nproc)"
 filter=()
 if [ "${#targets[@]}" -gt 0 ]; then

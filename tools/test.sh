@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite (what CI runs), in three phases:
 #   release     the Release build in build/ and every test (arguments go to this ctest)
-#   asan-ubsan  the unit label again under ASan + UBSan (preset asan-ubsan, build-asan-ubsan/)
-#   fuzz        every fuzz target for a few seconds (preset fuzz, build-fuzz/; tools/fuzz.sh)
+#   asan-ubsan  the unit label again under ASan + UBSan (preset asan-ubsan: clang,
+#               build-asan-ubsan/, which also builds the fuzz targets)
+#   fuzz        every fuzz target for a few seconds (the same tree; tools/fuzz.sh)
 # STRIDE_TEST_PHASES="release fuzz" runs a subset. Every phase runs even when an
 # earlier one failed; the exit status is non-zero if any did. Each phase's time
 # is printed at the end (docs/FAULTS.md records them).
@@ -32,6 +33,8 @@ release() {
   return "$result"
 }
 
+# One clang tree holds the sanitised unit tests and the fuzz targets, so the
+# libraries are compiled once for both; the fuzz phase's build is then a no-op.
 asan_ubsan() {
   cmake --preset asan-ubsan >/dev/null || return
   cmake --build --preset asan-ubsan -j"$jobs" || return
@@ -39,7 +42,7 @@ asan_ubsan() {
 }
 
 fuzz() {
-  cmake --preset fuzz >/dev/null || return
+  cmake --preset asan-ubsan >/dev/null || return
   cmake --build --preset fuzz -j"$jobs" || return
   ctest --preset fuzz -j"$jobs"
 }

@@ -167,7 +167,7 @@ TEST(Config, ValuesOutsideTheirRangeAreRefusedNamingKeyValueAndRange) {
   };
   for (const auto& [assignment, range] : bad) {
     Config c = Config::from_text("", "a.ini");
-    const std::string e = error_of([&] { c.apply_override(assignment); });
+    const std::string e = error_of([&c, &line = assignment] { c.apply_override(line); });
     const std::string key = assignment.substr(0, assignment.find('='));
     const std::string value = assignment.substr(assignment.find('=') + 1);
     EXPECT_NE(e.find("--set: " + key + " = " + value + ": must be " + range), std::string::npos)

@@ -21,15 +21,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kSpec = "conv(4,3) bn relu flatten dense(3)";
-const Shape kInput{5, 5, 1};
+const char* kSealedSpec = "conv(4,3) bn relu flatten dense(3)";
+const Shape kSealedInput{5, 5, 1};
 
 Backend& cpu() { return *backend_named("cpu"); }
 
 ModelConfig config() {
   ModelConfig c;
-  c.spec = kSpec;
-  c.input = kInput;
+  c.spec = kSealedSpec;
+  c.input = kSealedInput;
   c.classes = 3;
   c.class_names = {"a", "b", "c"};
   c.mean = {0.5};
@@ -37,8 +37,8 @@ ModelConfig config() {
   return c;
 }
 
-void save(const std::string& path, uint64_t seed = 1, const char* spec = kSpec) {
-  Model model = Model::from_spec(spec, kInput);
+void save(const std::string& path, uint64_t seed = 1, const char* spec = kSealedSpec) {
+  Model model = Model::from_spec(spec, kSealedInput);
   model.init(cpu(), seed);
   Optimizer optimizer(OptimizerConfig{}, model);
   TrainingState state;
@@ -144,7 +144,7 @@ TEST(CheckpointSeal, UnsealedFilesFromBeforeSealsStayReadable) {
     h5::write_attribute(file.get(), "version", int64_t{1});
     h5::write_attribute(file.get(), "model_config", config().to_json().dump());
   }
-  EXPECT_EQ(read_checkpoint_info(path).model.spec, kSpec);
+  EXPECT_EQ(read_checkpoint_info(path).model.spec, kSealedSpec);
 }
 
 // JSON attributes of the wrong shape (an object where a number belongs) are
@@ -184,7 +184,7 @@ void expect_failed_save(const fs::path& dir, const std::function<void()>& limit,
   EXPECT_TRUE(std::find(names.begin(), names.end(), "ckpt.h5") != names.end());
   for (const std::string& name : names) EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
   EXPECT_EQ(run_in_child([&] { resume_from(path); }).kind, ChildOutcome::returned);
-  EXPECT_EQ(read_checkpoint_info(path).model.spec, kSpec);
+  EXPECT_EQ(read_checkpoint_info(path).model.spec, kSealedSpec);
 }
 
 TEST(CheckpointFullDisk, SmallTmpfsKeepsThePreviousCheckpoint) {

@@ -31,7 +31,7 @@ using stride::testing::write_gzip;
 constexpr int kSide = 6;
 
 // Source image i: bytes 0..1 hold i, the rest a pattern; label i % 10.
-uint8_t source_pixel(int64_t i, int64_t k) {
+uint8_t indexed_pixel(int64_t i, int64_t k) {
   if (k == 0) return static_cast<uint8_t>(i % 256);
   if (k == 1) return static_cast<uint8_t>(i / 256);
   return static_cast<uint8_t>((i * 3 + k * 29) % 256);
@@ -43,7 +43,7 @@ void write_mnist(const fs::path& dir, int64_t train, int64_t test, int bad_label
   for (auto [name, count] : {std::pair{"train", train}, std::pair{"t10k", test}}) {
     std::vector<uint8_t> pixels, labels;
     for (int64_t i = 0; i < count; ++i) {
-      for (int64_t k = 0; k < kSide * kSide; ++k) pixels.push_back(source_pixel(i, k));
+      for (int64_t k = 0; k < kSide * kSide; ++k) pixels.push_back(indexed_pixel(i, k));
       labels.push_back(static_cast<uint8_t>(i == bad_label_at && name == std::string("train") ? 10 : i % 10));
     }
     write_gzip(dir / (std::string(name) + "-images-idx3-ubyte.gz"),
@@ -124,7 +124,7 @@ TEST(Prepare, IdxSourceBecomesStratifiedShards) {
       EXPECT_TRUE(seen.insert(index).second) << "image " << index << " in two splits";
       EXPECT_EQ(split->labels[i], index % 10) << "label of image " << index;
       for (int64_t k = 0; k < kSide * kSide; ++k)
-        ASSERT_EQ(split->pixels[i * kSide * kSide + static_cast<size_t>(k)], source_pixel(index, k));
+        ASSERT_EQ(split->pixels[i * kSide * kSide + static_cast<size_t>(k)], indexed_pixel(index, k));
       (split == &train ? train_per_class : val_per_class)[split->labels[i]]++;
     }
   }
@@ -188,7 +188,7 @@ TEST(Prepare, GzipShardsCarryTheFiltersAndTheSamePixels) {
   EXPECT_EQ(H5Pget_nfilters(create.get()), 2);
   const SplitContents test = read_split(m, "test");
   for (int64_t k = 0; k < kSide * kSide; ++k)
-    EXPECT_EQ(test.pixels[static_cast<size_t>(36 * 9 + k)], source_pixel(9, k));
+    EXPECT_EQ(test.pixels[static_cast<size_t>(36 * 9 + k)], indexed_pixel(9, k));
 }
 
 TEST(Prepare, FailedImportLeavesNothingBehind) {

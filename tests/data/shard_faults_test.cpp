@@ -19,10 +19,10 @@ using stride::testing::ChildOutcome;
 using stride::testing::one_line_naming;
 using stride::testing::run_in_child;
 
-const ShardMeta kMeta{"train", "unit", {"zero", "one", "two"}};
+const ShardMeta kFaultMeta{"train", "unit", {"zero", "one", "two"}};
 
 void write_shard(const std::string& path, int64_t count, ImageShape shape, bool gzip) {
-  ShardWriter writer(path, count, shape, kMeta, ShardWriteOptions{8, gzip});
+  ShardWriter writer(path, count, shape, kFaultMeta, ShardWriteOptions{8, gzip});
   std::vector<uint8_t> images(static_cast<size_t>(count * shape.bytes()));
   std::vector<int32_t> labels(static_cast<size_t>(count));
   for (size_t i = 0; i < images.size(); ++i) images[i] = static_cast<uint8_t>(i * 13 / 7);

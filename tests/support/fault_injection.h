@@ -66,7 +66,7 @@ inline ChildOutcome run_in_child(const std::function<void()>& body, unsigned sec
       code = 2, message = e.what();
     }
     for (size_t done = 0; done < message.size();) {
-      const ssize_t n = write(pipe_fds[1], message.data() + done, message.size() - done);
+      const ssize_t n = ::write(pipe_fds[1], message.data() + done, message.size() - done);
       if (n <= 0) break;
       done += static_cast<size_t>(n);
     }
@@ -76,7 +76,7 @@ inline ChildOutcome run_in_child(const std::function<void()>& body, unsigned sec
   close(pipe_fds[1]);
   ChildOutcome outcome;
   char buffer[4096];
-  for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;) outcome.message.append(buffer, n);
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) outcome.message.append(buffer, n);
   close(pipe_fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);

@@ -137,6 +137,11 @@ void check_decodable(const ImageShape& shape, const std::string& what) {
                       shape.width, shape.channels, bytes);
 }
 
+// What stb reports for a decodable image must still hold pixels.
+void check_has_pixels(const std::filesystem::path& path, int height, int width) {
+  if (width <= 0 || height <= 0) fail<DataError>("{}: an image of {}x{} pixels", path.string(), height, width);
+}
+
 }  // namespace
 
 std::pair<int64_t, int64_t> decode_image(const std::filesystem::path& path, const ImageShape& shape, uint8_t* out) {
@@ -146,7 +151,7 @@ std::pair<int64_t, int64_t> decode_image(const std::filesystem::path& path, cons
   StbPixels pixels(stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height,
                                          &stored_channels, channels));
   if (!pixels) fail<DataError>("{}: cannot decode image ({})", path.string(), stbi_failure_reason());
-  if (width <= 0 || height <= 0) fail<DataError>("{}: an image of {}x{} pixels", path.string(), height, width);
+  check_has_pixels(path, height, width);
   if (width == shape.width && height == shape.height) {
     std::copy_n(pixels.get(), shape.bytes(), out);
   } else if (!stbir_resize_uint8(pixels.get(), width, height, 0, out, static_cast<int>(shape.width),
@@ -183,8 +188,7 @@ ImportedSource import_folder(const std::filesystem::path& dir, const FolderOptio
     const std::vector<uint8_t> bytes = read_image_file(files.front());
     if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &stored_channels))
       fail<DataError>("{}: cannot decode image ({})", files.front().string(), stbi_failure_reason());
-    if (width <= 0 || height <= 0)
-      fail<DataError>("{}: an image of {}x{} pixels", files.front().string(), height, width);
+    check_has_pixels(files.front(), height, width);
     shape.height = height;
     shape.width = width;
   }

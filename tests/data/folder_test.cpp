@@ -117,6 +117,21 @@ TEST(Folder, JpegsDecodeAtTheirSize) {
   source.train->read(0, out.data());
 }
 
+// The DataError of importing `dir` and reading its first image, at the first
+// image's own size (side 0) or resized to side x side; empty if none.
+std::string import_error(const std::filesystem::path& dir, int64_t side) {
+  FolderOptions options;
+  options.height = options.width = side;
+  try {
+    const ImportedSource source = import_folder(dir, options);
+    std::vector<uint8_t> out(static_cast<size_t>(source.train->shape().bytes()));
+    source.train->read(0, out.data());
+  } catch (const DataError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Huffman code counts adding up to more than 256 made stb_image write past its
 // table (found by fuzz_folder): the file is refused before stb decodes it.
 TEST(Folder, JpegHuffmanTableWithTooManyCodesIsRefused) {
@@ -129,17 +144,8 @@ TEST(Folder, JpegHuffmanTableWithTooManyCodesIsRefused) {
   dht[5 + 15] = 0xFF;  // the first table's count of 16-bit codes: 255 more codes than exist
   const auto path = dir / "cls" / "bad.jpg";
   stride::testing::write_bytes(path, jpeg);
-  for (const bool native_size : {true, false}) {
-    FolderOptions options;
-    if (!native_size) options.height = options.width = 8;
-    std::string message;
-    try {
-      const ImportedSource source = import_folder(dir.path(), options);
-      std::vector<uint8_t> out(8 * 8 * 3);
-      source.train->read(0, out.data());
-    } catch (const DataError& e) {
-      message = e.what();
-    }
+  for (const int64_t side : {0, 8}) {
+    const std::string message = import_error(dir.path(), side);
     EXPECT_TRUE(one_line_naming(message, path));
     EXPECT_NE(message.find("Huffman table"), std::string::npos) << message;
   }
@@ -158,17 +164,8 @@ TEST(Folder, OnlyPngAndJpegContentIsDecoded) {
     std::filesystem::create_directories(dir / "cls");
     const auto path = dir / "cls" / name;
     stride::testing::write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
-    for (const bool native_size : {true, false}) {
-      FolderOptions options;
-      if (!native_size) options.height = options.width = 2;
-      std::string message;
-      try {
-        const ImportedSource source = import_folder(dir.path(), options);
-        std::vector<uint8_t> out(static_cast<size_t>(source.train->shape().bytes()));
-        source.train->read(0, out.data());
-      } catch (const DataError& e) {
-        message = e.what();
-      }
+    for (const int64_t side : {0, 2}) {
+      const std::string message = import_error(dir.path(), side);
       EXPECT_TRUE(one_line_naming(message, path)) << name;
       EXPECT_NE(message.find("not a PNG or JPEG file"), std::string::npos) << name << ": " << message;
     }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cpu_backend.h"
+#include "cpu_max_pool.h"
 
 namespace stride::cpu {
 namespace {
@@ -187,6 +188,10 @@ dnnl::inner_product_forward::primitive_desc dense_forward_pd(dnnl::engine& engin
   return {d, attr, engine};
 }
 
+MaxPoolGeometry max_pool_geometry(const Shape& x, const Shape& y) {
+  return {x[0], x[1], x[2], x[3], y[1], y[2]};
+}
+
 }  // namespace
 
 void CpuBackend::conv_forward(const ConvParams& p, const Tensor& x, const Tensor& w, Tensor& y,
@@ -282,6 +287,7 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
 
 size_t CpuBackend::pool_workspace_bytes(const PoolParams& p, const Shape& x, const Shape& y) {
   if (p.kind != PoolKind::max) return 0;
+  if (own_max_pool(p)) return max_pool_record_bytes(max_pool_geometry(x, y));
   return pool_forward_pd(engine_, p, x, y, true).workspace_desc().get_size();
 }
 
@@ -289,6 +295,13 @@ void CpuBackend::pool_forward(const PoolParams& p, const Tensor& x, Tensor& y, T
   check_window("pool_forward", p, x.shape(), y.shape(), x.dim(3));
   // Max pooling records argmax positions only when a workspace is given (training).
   const bool record = p.kind == PoolKind::max && workspace.defined();
+  if (own_max_pool(p)) {
+    const MaxPoolGeometry g = max_pool_geometry(x.shape(), y.shape());
+    if (record && workspace.bytes() < max_pool_record_bytes(g))
+      fail<ShapeError>("pool_forward: workspace of {} bytes is too small", workspace.bytes());
+    max_pool_forward(p, g, x.f32(), y.f32(), record ? workspace.u8() : nullptr);
+    return;
+  }
   OpKey key;
   key.add(record ? Op::pool_forward_training : Op::pool_forward_inference).add(x.shape()).add(p.kind).add_window(p);
   auto& primitive = cache_.get(key, [&] {
@@ -305,10 +318,17 @@ void CpuBackend::pool_forward(const PoolParams& p, const Tensor& x, Tensor& y, T
 
 void CpuBackend::pool_backward(const PoolParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
                                const Tensor& workspace, Tensor& dx) {
-  (void)x, (void)y;  // oneDNN needs only the workspace
+  (void)x, (void)y;  // the argmax record is all max pooling needs
   check_window("pool_backward", p, dx.shape(), dy.shape(), dx.dim(3));
   const bool max = p.kind == PoolKind::max;
   if (max && !workspace.defined()) fail<ShapeError>("pool_backward: max pooling needs its forward workspace");
+  if (own_max_pool(p)) {
+    const MaxPoolGeometry g = max_pool_geometry(dx.shape(), dy.shape());
+    if (workspace.bytes() < max_pool_record_bytes(g))
+      fail<ShapeError>("pool_backward: workspace of {} bytes is too small", workspace.bytes());
+    max_pool_backward(p, g, dy.f32(), workspace.u8(), dx.f32());
+    return;
+  }
   OpKey key;
   key.add(Op::pool_backward).add(dx.shape()).add(p.kind).add_window(p);
   auto& primitive = cache_.get(key, [&] {

@@ -23,6 +23,7 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include "cpu_features.h"
 #include "stride/common/rng.h"
 
 namespace stride::cpu {
@@ -93,11 +94,6 @@ __attribute__((target("avx512f"))) void dropout_avx512(const DropoutArgs& a, int
       _mm512_storeu_ps(a.out + at, _mm512_mul_ps(_mm512_loadu_ps(a.in + at), m));
     }
   }
-}
-
-bool has_avx512() {
-  static const bool present = __builtin_cpu_supports("avx512f");
-  return present;
 }
 
 }  // namespace

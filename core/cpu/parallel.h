@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <span>
+#include <utility>
 
 #include "stride/core/backend.h"
 
@@ -20,10 +21,11 @@ namespace stride::cpu {
 // Elements below which a loop runs on the calling thread.
 constexpr int64_t kParallelElements = int64_t{1} << 15;
 
-// body(begin, end) over [0, n) in one range per thread.
+// body(begin, end) over [0, n) in one range per thread; `work` (elements
+// touched in all) decides whether a fork-join pays.
 template <typename Body>
-void parallel_ranges(int64_t n, Body&& body) {
-  if (n <= kParallelElements || omp_get_max_threads() == 1) {
+void parallel_ranges(int64_t n, int64_t work, Body&& body) {
+  if (work <= kParallelElements || n == 1 || omp_get_max_threads() == 1) {
     if (n > 0) body(int64_t{0}, n);
     return;
   }
@@ -34,6 +36,11 @@ void parallel_ranges(int64_t n, Body&& body) {
     const int64_t begin = std::min(n, thread * chunk), end = std::min(n, begin + chunk);
     if (begin < end) body(begin, end);
   }
+}
+
+template <typename Body>
+void parallel_ranges(int64_t n, Body&& body) {
+  parallel_ranges(n, n, std::forward<Body>(body));
 }
 
 // body(segment, begin, end): the elements of every segment, concatenated and

@@ -1,0 +1,302 @@
+// Max pooling's forward (maxima and their record) and backward (a gather of
+// dy through the record) on NHWC: AVX-512 over sixteen channels at a time
+// where the CPU has it, scalar for the remaining channels and other CPUs,
+// both giving the same bits (a maximum is picked, not computed, and the
+// backward sums run over the same windows in the same order).
+#include "cpu_max_pool.h"
+
+#include <algorithm>
+#include <limits>
+
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own
+// _mm512_undefined_* placeholders (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include "cpu_features.h"
+#include "parallel.h"
+
+namespace stride::cpu {
+namespace {
+
+constexpr float kMinusInfinity = -std::numeric_limits<float>::infinity();
+
+// The in-bounds part of the window of output pixel (oh, ow): kernel rows
+// [kh0, kh1) and columns [kw0, kw1), the kernel's origin at input (top, left).
+struct Window {
+  int64_t kh0, kh1, kw0, kw1, top, left;
+};
+
+Window window_of(const PoolParams& p, const MaxPoolGeometry& g, int64_t oh, int64_t ow) {
+  const int64_t top = oh * p.stride_h - p.pad_top, left = ow * p.stride_w - p.pad_left;
+  return {std::max<int64_t>(0, -top),
+          std::min(p.kernel_h, g.h - top),
+          std::max<int64_t>(0, -left),
+          std::min(p.kernel_w, g.w - left),
+          top,
+          left};
+}
+
+// The windows along one axis that cover input position i: [first, last]
+// (empty when first > last, as for a row that a stride skips).
+void covering(int64_t i, int64_t pad, int64_t kernel, int64_t stride, int64_t out, int64_t& first, int64_t& last) {
+  const int64_t shifted = i + pad;  // window o covers shifted in [o * stride, o * stride + kernel - 1]
+  const int64_t low = shifted - kernel + 1;
+  first = low <= 0 ? 0 : (low + stride - 1) / stride;
+  last = std::min(shifted / stride, out - 1);
+}
+
+// covering() for i = 0, 1, 2, ... in turn, without its divisions (which cost
+// more than the gradient's loads at a few channels per pixel).
+struct CoveringWalk {
+  int64_t pad, kernel, stride, out;
+  int64_t first = 0, next = 0;  // first window covering i; first window starting past i
+
+  void step(int64_t i, int64_t& lo, int64_t& hi) {
+    const int64_t shifted = i + pad;
+    while (next * stride <= shifted) ++next;
+    while (first * stride + kernel - 1 < shifted) ++first;
+    lo = first;
+    hi = std::min(next - 1, out - 1);
+  }
+};
+
+CoveringWalk columns_of(const PoolParams& p, const MaxPoolGeometry& g) {
+  return {p.pad_left, p.kernel_w, p.stride_w, g.out_w};
+}
+
+// ---- forward: one output pixel, channels [c0, c1) ----
+
+void forward_scalar(const PoolParams& p, const MaxPoolGeometry& g, const Window& win, const float* image, float* y,
+                    uint8_t* argmax, int64_t c0, int64_t c1) {
+  for (int64_t c = c0; c < c1; ++c) {
+    float best = kMinusInfinity;
+    uint8_t arg = kNoArgmax;
+    for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
+      for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
+        const float v = image[((win.top + kh) * g.w + win.left + kw) * g.c + c];
+        if (v > best) {
+          best = v;
+          arg = static_cast<uint8_t>(kh * p.kernel_w + kw);
+        }
+      }
+    y[c] = best;
+    if (argmax != nullptr) argmax[c] = arg;
+  }
+}
+
+// Rows [begin, end) of the output (row = b * out_h + oh), channels [0, c_end)
+// sixteen at a time, the rest scalar.
+__attribute__((target("avx512f"))) void forward_rows_avx512(const PoolParams& p, const MaxPoolGeometry& g,
+                                                            const float* x, float* y, uint8_t* argmax, int64_t begin,
+                                                            int64_t end, int64_t c_end) {
+  for (int64_t row = begin; row < end; ++row) {
+    const float* image = x + row / g.out_h * g.h * g.w * g.c;
+    for (int64_t ow = 0; ow < g.out_w; ++ow) {
+      const Window win = window_of(p, g, row % g.out_h, ow);
+      const int64_t at = (row * g.out_w + ow) * g.c;
+      for (int64_t c = 0; c < c_end; c += 16) {
+        __m512 best = _mm512_set1_ps(kMinusInfinity);
+        __m512i arg = _mm512_set1_epi32(kNoArgmax);
+        for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
+          for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
+            const __m512 v = _mm512_loadu_ps(image + ((win.top + kh) * g.w + win.left + kw) * g.c + c);
+            const __mmask16 larger = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);  // false for NaN, as v > best
+            best = _mm512_mask_mov_ps(best, larger, v);
+            arg = _mm512_mask_mov_epi32(arg, larger, _mm512_set1_epi32(static_cast<int>(kh * p.kernel_w + kw)));
+          }
+        _mm512_storeu_ps(y + at + c, best);
+        if (argmax != nullptr) _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax + at + c), _mm512_cvtepi32_epi8(arg));
+      }
+      if (c_end < g.c) forward_scalar(p, g, win, image, y + at, argmax != nullptr ? argmax + at : nullptr, c_end, g.c);
+    }
+  }
+}
+
+// ---- backward: one input pixel, channels [c0, c1) ----
+
+// The output pixels whose windows cover input (ih, iw), and the position
+// (ih, iw) has in each.
+struct Cover {
+  int64_t oh0, oh1, ow0, ow1;
+};
+
+int64_t position_in(const PoolParams& p, int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
+  return (ih - (oh * p.stride_h - p.pad_top)) * p.kernel_w + (iw - (ow * p.stride_w - p.pad_left));
+}
+
+void backward_scalar(const PoolParams& p, const MaxPoolGeometry& g, const Cover& cov, int64_t ih, int64_t iw,
+                     const float* dy_image, const uint8_t* arg_image, float* dx, int64_t c0, int64_t c1) {
+  for (int64_t c = c0; c < c1; ++c) {
+    float sum = 0.0f;
+    for (int64_t oh = cov.oh0; oh <= cov.oh1; ++oh)
+      for (int64_t ow = cov.ow0; ow <= cov.ow1; ++ow) {
+        const int64_t at = (oh * g.out_w + ow) * g.c + c;
+        if (arg_image[at] == position_in(p, ih, iw, oh, ow)) sum += dy_image[at];
+      }
+    dx[c] = sum;
+  }
+}
+
+// Rows [begin, end) of the input (row = b * h + ih), channels [0, c_end)
+// sixteen at a time, the rest scalar.
+__attribute__((target("avx512f"))) void backward_rows_avx512(const PoolParams& p, const MaxPoolGeometry& g,
+                                                             const float* dy, const uint8_t* argmax, float* dx,
+                                                             int64_t begin, int64_t end, int64_t c_end) {
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t ih = row % g.h, image = row / g.h * g.out_h * g.out_w * g.c;
+    Cover cov{};
+    covering(ih, p.pad_top, p.kernel_h, p.stride_h, g.out_h, cov.oh0, cov.oh1);
+    CoveringWalk columns = columns_of(p, g);
+    for (int64_t iw = 0; iw < g.w; ++iw) {
+      columns.step(iw, cov.ow0, cov.ow1);
+      float* out = dx + (row * g.w + iw) * g.c;
+      for (int64_t c = 0; c < c_end; c += 16) {
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t oh = cov.oh0; oh <= cov.oh1; ++oh)
+          for (int64_t ow = cov.ow0; ow <= cov.ow1; ++ow) {
+            const int64_t at = image + (oh * g.out_w + ow) * g.c + c;
+            const __m512i arg = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax + at)));
+            const __mmask16 picked =
+                _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(position_in(p, ih, iw, oh, ow))));
+            sum = _mm512_mask_add_ps(sum, picked, sum, _mm512_loadu_ps(dy + at));
+          }
+        _mm512_storeu_ps(out + c, sum);
+      }
+      if (c_end < g.c) backward_scalar(p, g, cov, ih, iw, dy + image, argmax + image, out, c_end, g.c);
+    }
+  }
+}
+
+// ---- backward when windows do not overlap (stride >= kernel) ----
+//
+// Each input pixel lies in at most one window, so each window writes its
+// pixels directly: dy where the record points, 0 elsewhere. Output row
+// (b, oh) owns input rows [first_input_row(oh), first_input_row(oh + 1)),
+// which it zeroes first unless the windows tile the input exactly.
+
+bool windows_disjoint(const PoolParams& p) { return p.stride_h >= p.kernel_h && p.stride_w >= p.kernel_w; }
+
+bool windows_tile(const PoolParams& p, const MaxPoolGeometry& g) {
+  return p.stride_h == p.kernel_h && p.stride_w == p.kernel_w && g.out_h * p.kernel_h - p.pad_top >= g.h &&
+         g.out_w * p.kernel_w - p.pad_left >= g.w;
+}
+
+int64_t first_input_row(const PoolParams& p, const MaxPoolGeometry& g, int64_t oh) {
+  if (oh == 0) return 0;
+  if (oh == g.out_h) return g.h;
+  return std::clamp<int64_t>(oh * p.stride_h - p.pad_top, 0, g.h);
+}
+
+void zero_owned_rows(const PoolParams& p, const MaxPoolGeometry& g, int64_t row, float* dx) {
+  const int64_t b = row / g.out_h, oh = row % g.out_h;
+  const int64_t r0 = first_input_row(p, g, oh), r1 = first_input_row(p, g, oh + 1);
+  std::fill(dx + (b * g.h + r0) * g.w * g.c, dx + (b * g.h + r1) * g.w * g.c, 0.0f);
+}
+
+void scatter_scalar(const PoolParams& p, const MaxPoolGeometry& g, const Window& win, const float* dy,
+                    const uint8_t* argmax, float* dx_image, int64_t c0, int64_t c1) {
+  for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
+    for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
+      const int64_t k = kh * p.kernel_w + kw;
+      float* out = dx_image + ((win.top + kh) * g.w + win.left + kw) * g.c;
+      for (int64_t c = c0; c < c1; ++c) out[c] = argmax[c] == k ? dy[c] : 0.0f;
+    }
+}
+
+// Output rows [begin, end) (row = b * out_h + oh), channels [0, c_end)
+// sixteen at a time, the rest scalar.
+__attribute__((target("avx512f"))) void scatter_rows_avx512(const PoolParams& p, const MaxPoolGeometry& g,
+                                                            const float* dy, const uint8_t* argmax, float* dx,
+                                                            int64_t begin, int64_t end, int64_t c_end, bool zero) {
+  for (int64_t row = begin; row < end; ++row) {
+    if (zero) zero_owned_rows(p, g, row, dx);
+    float* image = dx + row / g.out_h * g.h * g.w * g.c;
+    for (int64_t ow = 0; ow < g.out_w; ++ow) {
+      const Window win = window_of(p, g, row % g.out_h, ow);
+      const int64_t at = (row * g.out_w + ow) * g.c;
+      for (int64_t c = 0; c < c_end; c += 16) {
+        const __m512i arg = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax + at + c)));
+        const __m512 grad = _mm512_loadu_ps(dy + at + c);
+        for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
+          for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
+            const __mmask16 picked =
+                _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(kh * p.kernel_w + kw)));
+            _mm512_storeu_ps(image + ((win.top + kh) * g.w + win.left + kw) * g.c + c,
+                             _mm512_maskz_mov_ps(picked, grad));
+          }
+      }
+      if (c_end < g.c) scatter_scalar(p, g, win, dy + at, argmax + at, image, c_end, g.c);
+    }
+  }
+}
+
+int64_t vector_channels(const MaxPoolGeometry& g, bool vectorise) {
+  return vectorise && has_avx512() ? g.c / 16 * 16 : 0;
+}
+
+}  // namespace
+
+namespace {
+
+void max_pool_backward_disjoint(const PoolParams& p, const MaxPoolGeometry& g, const float* dy, const uint8_t* argmax,
+                                float* dx, bool vectorise) {
+  const int64_t rows = g.n * g.out_h, c_end = vector_channels(g, vectorise);
+  const bool zero = !windows_tile(p, g);
+  parallel_ranges(rows, g.n * g.h * g.w * g.c, [&](int64_t begin, int64_t end) {
+    if (c_end > 0) return scatter_rows_avx512(p, g, dy, argmax, dx, begin, end, c_end, zero);
+    for (int64_t row = begin; row < end; ++row) {
+      if (zero) zero_owned_rows(p, g, row, dx);
+      float* image = dx + row / g.out_h * g.h * g.w * g.c;
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t at = (row * g.out_w + ow) * g.c;
+        scatter_scalar(p, g, window_of(p, g, row % g.out_h, ow), dy + at, argmax + at, image, 0, g.c);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void max_pool_forward(const PoolParams& p, const MaxPoolGeometry& g, const float* x, float* y, uint8_t* argmax,
+                      bool vectorise) {
+  const int64_t rows = g.n * g.out_h, c_end = vector_channels(g, vectorise);
+  parallel_ranges(rows, rows * g.out_w * g.c * p.kernel_h * p.kernel_w, [&](int64_t begin, int64_t end) {
+    if (c_end > 0) return forward_rows_avx512(p, g, x, y, argmax, begin, end, c_end);
+    for (int64_t row = begin; row < end; ++row) {
+      const float* image = x + row / g.out_h * g.h * g.w * g.c;
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t at = (row * g.out_w + ow) * g.c;
+        forward_scalar(p, g, window_of(p, g, row % g.out_h, ow), image, y + at,
+                       argmax != nullptr ? argmax + at : nullptr, 0, g.c);
+      }
+    }
+  });
+}
+
+void max_pool_backward(const PoolParams& p, const MaxPoolGeometry& g, const float* dy, const uint8_t* argmax, float* dx,
+                       bool vectorise) {
+  if (windows_disjoint(p) && g.out_h > 0) return max_pool_backward_disjoint(p, g, dy, argmax, dx, vectorise);
+  const int64_t rows = g.n * g.h, c_end = vector_channels(g, vectorise);
+  parallel_ranges(rows, rows * g.w * g.c, [&](int64_t begin, int64_t end) {
+    if (c_end > 0) return backward_rows_avx512(p, g, dy, argmax, dx, begin, end, c_end);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t ih = row % g.h, image = row / g.h * g.out_h * g.out_w * g.c;
+      Cover cov{};
+      covering(ih, p.pad_top, p.kernel_h, p.stride_h, g.out_h, cov.oh0, cov.oh1);
+      CoveringWalk columns = columns_of(p, g);
+      for (int64_t iw = 0; iw < g.w; ++iw) {
+        columns.step(iw, cov.ow0, cov.ow1);
+        backward_scalar(p, g, cov, ih, iw, dy + image, argmax + image, dx + (row * g.w + iw) * g.c, 0, g.c);
+      }
+    }
+  });
+}
+
+}  // namespace stride::cpu

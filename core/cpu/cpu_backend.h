@@ -129,7 +129,8 @@ class CpuBackend final : public Backend {
   uint64_t generation_ = 0;
   uint64_t allocations_ = 0;
   Tensor scratch_;
-  Tensor weight_gradient_staging_;  // a blocked weight gradient before its reorder to HWIO
+  Tensor weight_gradient_staging_;    // a blocked weight gradient before its reorder to HWIO
+  Tensor weight_gradient_partials_;   // per-thread sums of few-channel weight gradients
   std::vector<double> channel_sums_;  // per-channel accumulators, grown once per width
 };
 

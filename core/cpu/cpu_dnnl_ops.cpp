@@ -5,10 +5,15 @@
 // layout the primitive picks (format_tag::any), reordered from HWIO through
 // the weight cache; epilogues as post-ops (binary add for a residual, eltwise
 // for the activation); batch norm's fused ReLU as fuse_norm_relu with its
-// workspace as the reserve.
+// workspace as the reserve. Max pooling and the weight gradients of
+// convolutions with few input channels run on the backend's own kernels
+// (cpu_max_pool.cpp, cpu_conv_wgrad.cpp), where oneDNN 2.6 is slow.
+#include <omp.h>
+
 #include <memory>
 
 #include "cpu_backend.h"
+#include "cpu_conv_wgrad.h"
 #include "cpu_max_pool.h"
 
 namespace stride::cpu {
@@ -244,6 +249,13 @@ void CpuBackend::conv_backward_weights(const ConvParams& p, const Tensor& x, con
   check_conv("conv_backward_weights", p, x.shape(), dw.shape(), dy.shape());
   const bool bias = dbias.defined();
   if (bias) check_channels("conv_backward_weights", dy.shape(), {&dbias});
+  const ConvGeometry g{x.dim(0), x.dim(1), x.dim(2), x.dim(3), dy.dim(1), dy.dim(2), dy.dim(3)};
+  if (own_conv_weight_gradient(p, g)) {
+    const size_t floats = conv_weight_gradient_partials(p, g, omp_get_max_threads());
+    auto* partials = static_cast<float*>(staging(weight_gradient_partials_, floats * sizeof(float)));
+    conv_weight_gradient(p, g, x.f32(), dy.f32(), dw.f32(), bias ? dbias.f32() : nullptr, beta, partials);
+    return;
+  }
   if (beta != 0.0f) {
     // Rare (gradient accumulation): the parts side by side in one scratch.
     const Tensor parts = scratch(Shape{dw.elements() + dbias.elements()});

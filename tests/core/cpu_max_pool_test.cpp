@@ -28,7 +28,7 @@ struct MaxPoolCase {
   int64_t pad_top, pad_left, pad_bottom, pad_right;
 };
 
-const MaxPoolCase kCases[] = {
+const MaxPoolCase kMaxPoolCases[] = {
     {"2x2 stride 2, 32 channels (the seed CNN's)", 3, 26, 26, 32, 2, 2, 2, 2, 0, 0, 0, 0},
     {"2x2 stride 2, odd input, 37 channels", 2, 11, 9, 37, 2, 2, 2, 2, 0, 0, 0, 0},
     {"3x3 stride 2, asymmetric padding, 16 channels", 2, 8, 7, 16, 3, 3, 2, 2, 0, 1, 1, 1},
@@ -38,7 +38,7 @@ const MaxPoolCase kCases[] = {
     {"1x1 stride 1, 48 channels", 1, 3, 4, 48, 1, 1, 1, 1, 0, 0, 0, 0},
 };
 
-PoolParams params_of(const MaxPoolCase& c) {
+PoolParams max_pool_params(const MaxPoolCase& c) {
   PoolParams p;
   p.kind = PoolKind::max;
   p.kernel_h = c.kernel_h, p.kernel_w = c.kernel_w, p.stride_h = c.stride_h, p.stride_w = c.stride_w;
@@ -53,13 +53,14 @@ Values tied_values(int64_t n, uint64_t seed) {
   return v;
 }
 
-struct Result {
+struct MaxPoolResult {
   Values y, dx;
   std::vector<uint8_t> record;
 };
 
-Result run(const PoolParams& p, const MaxPoolGeometry& g, const Values& x, const Values& dy, bool vectorise) {
-  Result r;
+MaxPoolResult run_max_pool(const PoolParams& p, const MaxPoolGeometry& g, const Values& x, const Values& dy,
+                           bool vectorise) {
+  MaxPoolResult r;
   r.y.assign(static_cast<size_t>(g.n * g.out_h * g.out_w * g.c), 0.0f);
   r.record.assign(cpu::max_pool_record_bytes(g), 0);
   r.dx.assign(x.size(), 1234.0f);  // every element must be written
@@ -69,14 +70,14 @@ Result run(const PoolParams& p, const MaxPoolGeometry& g, const Values& x, const
 }
 
 TEST(CpuMaxPool, MatchesTheNaiveLoopsWithTiesGoingToTheFirstMaximum) {
-  for (const MaxPoolCase& c : kCases) {
+  for (const MaxPoolCase& c : kMaxPoolCases) {
     SCOPED_TRACE(c.name);
-    const PoolParams p = params_of(c);
+    const PoolParams p = max_pool_params(c);
     const Shape xs{c.n, c.h, c.w, c.c};
     const Shape ys = naive::pool_output_shape(p, xs);
     const MaxPoolGeometry g{c.n, c.h, c.w, c.c, ys[1], ys[2]};
     const Values x = tied_values(xs.elements(), 7), dy = random_values(ys.elements(), 8);
-    const Result r = run(p, g, x, dy, true);
+    const MaxPoolResult r = run_max_pool(p, g, x, dy, true);
     EXPECT_EQ(r.y, naive::pool_forward(p, xs, x));
     EXPECT_TRUE(all_close(r.dx, naive::pool_backward(p, xs, x, dy), 1e-6, 1e-6));
     // Inference (no record) gives the same maxima.
@@ -88,16 +89,16 @@ TEST(CpuMaxPool, MatchesTheNaiveLoopsWithTiesGoingToTheFirstMaximum) {
 
 TEST(CpuMaxPool, VectorPathIsBitIdenticalToTheScalarOne) {
   if (!cpu::has_avx512()) GTEST_SKIP() << "no AVX-512 on this CPU: both paths are the scalar one here";
-  for (const MaxPoolCase& c : kCases) {
+  for (const MaxPoolCase& c : kMaxPoolCases) {
     SCOPED_TRACE(c.name);
-    const PoolParams p = params_of(c);
+    const PoolParams p = max_pool_params(c);
     const Shape ys = naive::pool_output_shape(p, Shape{c.n, c.h, c.w, c.c});
     const MaxPoolGeometry g{c.n, c.h, c.w, c.c, ys[1], ys[2]};
     Values x = tied_values(c.n * c.h * c.w * c.c, 9);
     // NaNs never win a window, in either path.
     for (size_t i = 3; i < x.size(); i += 17) x[i] = std::numeric_limits<float>::quiet_NaN();
     const Values dy = random_values(ys.elements(), 10);
-    const Result vector = run(p, g, x, dy, true), scalar = run(p, g, x, dy, false);
+    const MaxPoolResult vector = run_max_pool(p, g, x, dy, true), scalar = run_max_pool(p, g, x, dy, false);
     EXPECT_EQ(0, std::memcmp(vector.y.data(), scalar.y.data(), vector.y.size() * sizeof(float)));
     EXPECT_EQ(vector.record, scalar.record);
     EXPECT_EQ(0, std::memcmp(vector.dx.data(), scalar.dx.data(), vector.dx.size() * sizeof(float)));
@@ -117,7 +118,7 @@ TEST(CpuMaxPool, AWindowWithNothingAboveMinusInfinityPassesNoGradient) {
         x[static_cast<size_t>((ih * 4 + iw + 2) * 16 + 5)] = std::numeric_limits<float>::quiet_NaN();
       }
     const Values dy(32, 1.0f);
-    const Result r = run(p, g, x, dy, vectorise);
+    const MaxPoolResult r = run_max_pool(p, g, x, dy, vectorise);
     EXPECT_EQ(r.record[3], cpu::kNoArgmax);
     EXPECT_EQ(r.record[16 + 5], cpu::kNoArgmax);
     EXPECT_EQ(r.y[3], -std::numeric_limits<float>::infinity());

@@ -1,5 +1,17 @@
-// What the CPU's instruction set offers the backend's own kernels.
+// What the CPU's instruction set offers the backend's own kernels: the
+// AVX-512 intrinsics, and whether this CPU runs them.
 #pragma once
+
+// GCC 12's AVX-512 headers trip -Wmaybe-uninitialized on their own
+// _mm512_undefined_* placeholders (GCC bug 105593, fixed in GCC 13).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace stride::cpu {
 

@@ -60,84 +60,39 @@ CoveringWalk columns_of(const PoolParams& p, const MaxPoolGeometry& g) {
   return {p.pad_left, p.kernel_w, p.stride_w, g.out_w};
 }
 
-// ---- forward: one output pixel, channels [c0, c1) ----
-
-void forward_scalar(const PoolParams& p, const MaxPoolGeometry& g, const Window& win, const float* image, float* y,
-                    uint8_t* argmax, int64_t c0, int64_t c1) {
-  for (int64_t c = c0; c < c1; ++c) {
-    float best = kMinusInfinity;
-    uint8_t arg = kNoArgmax;
-    for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
-      for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
-        const float v = image[((win.top + kh) * g.w + win.left + kw) * g.c + c];
-        if (v > best) {
-          best = v;
-          arg = static_cast<uint8_t>(kh * p.kernel_w + kw);
-        }
-      }
-    y[c] = best;
-    if (argmax != nullptr) argmax[c] = arg;
-  }
-}
-
-// Rows [begin, end) of the output (row = b * out_h + oh), channels [0, c_end)
-// sixteen at a time, the rest scalar.
-__attribute__((target("avx512f"))) void forward_rows_avx512(const PoolParams& p, const MaxPoolGeometry& g,
-                                                            const float* x, float* y, uint8_t* argmax, int64_t begin,
-                                                            int64_t end, int64_t c_end) {
-  for (int64_t row = begin; row < end; ++row) {
-    const float* image = x + row / g.out_h * g.h * g.w * g.c;
-    for (int64_t ow = 0; ow < g.out_w; ++ow) {
-      const Window win = window_of(p, g, row % g.out_h, ow);
-      const int64_t at = (row * g.out_w + ow) * g.c;
-      for (int64_t c = 0; c < c_end; c += 16) {
-        __m512 best = _mm512_set1_ps(kMinusInfinity);
-        __m512i arg = _mm512_set1_epi32(kNoArgmax);
-        for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
-          for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
-            const __m512 v = _mm512_loadu_ps(image + ((win.top + kh) * g.w + win.left + kw) * g.c + c);
-            const __mmask16 larger = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);  // false for NaN, as v > best
-            best = _mm512_mask_mov_ps(best, larger, v);
-            arg = _mm512_mask_mov_epi32(arg, larger, _mm512_set1_epi32(static_cast<int>(kh * p.kernel_w + kw)));
-          }
-        _mm512_storeu_ps(y + at + c, best);
-        if (argmax != nullptr) _mm_storeu_si128(reinterpret_cast<__m128i*>(argmax + at + c), _mm512_cvtepi32_epi8(arg));
-      }
-      if (c_end < g.c) forward_scalar(p, g, win, image, y + at, argmax != nullptr ? argmax + at : nullptr, c_end, g.c);
-    }
-  }
-}
-
-// ---- backward: one input pixel, channels [c0, c1) ----
-
-// The output pixels whose windows cover input (ih, iw), and the position
-// (ih, iw) has in each.
+// The output pixels whose windows cover an input pixel.
 struct Cover {
   int64_t oh0, oh1, ow0, ow1;
 };
 
+// The position input (ih, iw) has in the window of output (oh, ow).
 int64_t position_in(const PoolParams& p, int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
   return (ih - (oh * p.stride_h - p.pad_top)) * p.kernel_w + (iw - (ow * p.stride_w - p.pad_left));
 }
 
-void backward_scalar(const PoolParams& p, const MaxPoolGeometry& g, const Cover& cov, int64_t ih, int64_t iw,
-                     const float* dy_image, const uint8_t* arg_image, float* dx, int64_t c0, int64_t c1) {
-  for (int64_t c = c0; c < c1; ++c) {
-    float sum = 0.0f;
-    for (int64_t oh = cov.oh0; oh <= cov.oh1; ++oh)
-      for (int64_t ow = cov.ow0; ow <= cov.ow1; ++ow) {
-        const int64_t at = (oh * g.out_w + ow) * g.c + c;
-        if (arg_image[at] == position_in(p, ih, iw, oh, ow)) sum += dy_image[at];
-      }
-    dx[c] = sum;
+// ---- the two orders of work, written once for both paths ----
+
+// The output pixels of rows [begin, end) (row = b * out_h + oh) in order:
+// start_row(row), then pixel(window, image, at) for each pixel of the row,
+// `image` the offset of its image in x (or dx), `at` its offset in y (and
+// in the record).
+template <typename StartRow, typename Pixel>
+[[gnu::always_inline]] inline void each_output_pixel(const PoolParams& p, const MaxPoolGeometry& g, int64_t begin,
+                                                     int64_t end, StartRow&& start_row, Pixel&& pixel) {
+  for (int64_t row = begin; row < end; ++row) {
+    start_row(row);
+    const int64_t image = row / g.out_h * g.h * g.w * g.c;
+    for (int64_t ow = 0; ow < g.out_w; ++ow)
+      pixel(window_of(p, g, row % g.out_h, ow), image, (row * g.out_w + ow) * g.c);
   }
 }
 
-// Rows [begin, end) of the input (row = b * h + ih), channels [0, c_end)
-// sixteen at a time, the rest scalar.
-__attribute__((target("avx512f"))) void backward_rows_avx512(const PoolParams& p, const MaxPoolGeometry& g,
-                                                             const float* dy, const uint8_t* argmax, float* dx,
-                                                             int64_t begin, int64_t end, int64_t c_end) {
+// The input pixels of rows [begin, end) (row = b * h + ih) in order:
+// pixel(cover, ih, iw, image, at), `image` the offset of its image in dy
+// (and in the record), `at` its offset in dx.
+template <typename Pixel>
+[[gnu::always_inline]] inline void each_input_pixel(const PoolParams& p, const MaxPoolGeometry& g, int64_t begin,
+                                                    int64_t end, Pixel&& pixel) {
   for (int64_t row = begin; row < end; ++row) {
     const int64_t ih = row % g.h, image = row / g.h * g.out_h * g.out_w * g.c;
     Cover cov{};
@@ -145,25 +100,126 @@ __attribute__((target("avx512f"))) void backward_rows_avx512(const PoolParams& p
     CoveringWalk columns = columns_of(p, g);
     for (int64_t iw = 0; iw < g.w; ++iw) {
       columns.step(iw, cov.ow0, cov.ow1);
-      float* out = dx + (row * g.w + iw) * g.c;
-      for (int64_t c = 0; c < c_end; c += 16) {
-        __m512 sum = _mm512_setzero_ps();
-        for (int64_t oh = cov.oh0; oh <= cov.oh1; ++oh)
-          for (int64_t ow = cov.ow0; ow <= cov.ow1; ++ow) {
-            const int64_t at = image + (oh * g.out_w + ow) * g.c + c;
-            const __m512i arg = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax + at)));
-            const __mmask16 picked =
-                _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(position_in(p, ih, iw, oh, ow))));
-            sum = _mm512_mask_add_ps(sum, picked, sum, _mm512_loadu_ps(dy + at));
-          }
-        _mm512_storeu_ps(out + c, sum);
-      }
-      if (c_end < g.c) backward_scalar(p, g, cov, ih, iw, dy + image, argmax + image, out, c_end, g.c);
+      pixel(cov, ih, iw, image, (row * g.w + iw) * g.c);
     }
   }
 }
 
-// ---- backward when windows do not overlap (stride >= kernel) ----
+// ---- forward: the maxima and their record ----
+
+struct ForwardArgs {
+  const PoolParams& p;
+  const MaxPoolGeometry& g;
+  const float* x;
+  float* y;
+  uint8_t* argmax;  // null: inference
+  int64_t c_end;    // channels [0, c_end) in vectors
+};
+
+// Channels [c0, C) of one output pixel.
+void forward_scalar(const ForwardArgs& a, const Window& win, int64_t image, int64_t at, int64_t c0) {
+  const MaxPoolGeometry& g = a.g;
+  for (int64_t c = c0; c < g.c; ++c) {
+    float best = kMinusInfinity;
+    uint8_t arg = kNoArgmax;
+    for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
+      for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
+        const float v = a.x[image + ((win.top + kh) * g.w + win.left + kw) * g.c + c];
+        if (v > best) {
+          best = v;
+          arg = static_cast<uint8_t>(kh * a.p.kernel_w + kw);
+        }
+      }
+    a.y[at + c] = best;
+    if (a.argmax != nullptr) a.argmax[at + c] = arg;
+  }
+}
+
+// Channels [0, c_end) of one output pixel sixteen at a time, the rest scalar.
+struct ForwardVector {
+  const ForwardArgs& a;
+
+  __attribute__((target("avx512f"))) void operator()(const Window& win, int64_t image, int64_t at) const {
+    const MaxPoolGeometry& g = a.g;
+    for (int64_t c = 0; c < a.c_end; c += 16) {
+      __m512 best = _mm512_set1_ps(kMinusInfinity);
+      __m512i arg = _mm512_set1_epi32(kNoArgmax);
+      for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
+        for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
+          const __m512 v = _mm512_loadu_ps(a.x + image + ((win.top + kh) * g.w + win.left + kw) * g.c + c);
+          const __mmask16 larger = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);  // false for NaN, as v > best
+          best = _mm512_mask_mov_ps(best, larger, v);
+          arg = _mm512_mask_mov_epi32(arg, larger, _mm512_set1_epi32(static_cast<int>(kh * a.p.kernel_w + kw)));
+        }
+      _mm512_storeu_ps(a.y + at + c, best);
+      if (a.argmax != nullptr)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(a.argmax + at + c), _mm512_cvtepi32_epi8(arg));
+    }
+    if (a.c_end < g.c) forward_scalar(a, win, image, at, a.c_end);
+  }
+};
+
+void no_row_start(int64_t) {}
+
+__attribute__((target("avx512f"), flatten)) void forward_rows_avx512(const ForwardArgs& a, int64_t begin, int64_t end) {
+  each_output_pixel(a.p, a.g, begin, end, no_row_start, ForwardVector{a});
+}
+
+// ---- backward where windows overlap: a gather over the covering windows ----
+
+struct BackwardArgs {
+  const PoolParams& p;
+  const MaxPoolGeometry& g;
+  const float* dy;
+  const uint8_t* argmax;
+  float* dx;
+  int64_t c_end;  // channels [0, c_end) in vectors
+  bool zero;      // disjoint windows: zero the pixels no window covers
+};
+
+// Channels [c0, C) of one input pixel.
+void gather_scalar(const BackwardArgs& a, const Cover& cov, int64_t ih, int64_t iw, int64_t image, int64_t at,
+                   int64_t c0) {
+  const MaxPoolGeometry& g = a.g;
+  for (int64_t c = c0; c < g.c; ++c) {
+    float sum = 0.0f;
+    for (int64_t oh = cov.oh0; oh <= cov.oh1; ++oh)
+      for (int64_t ow = cov.ow0; ow <= cov.ow1; ++ow) {
+        const int64_t from = image + (oh * g.out_w + ow) * g.c + c;
+        if (a.argmax[from] == position_in(a.p, ih, iw, oh, ow)) sum += a.dy[from];
+      }
+    a.dx[at + c] = sum;
+  }
+}
+
+// Channels [0, c_end) of one input pixel sixteen at a time, the rest scalar.
+struct GatherVector {
+  const BackwardArgs& a;
+
+  __attribute__((target("avx512f"))) void operator()(const Cover& cov, int64_t ih, int64_t iw, int64_t image,
+                                                     int64_t at) const {
+    const MaxPoolGeometry& g = a.g;
+    for (int64_t c = 0; c < a.c_end; c += 16) {
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t oh = cov.oh0; oh <= cov.oh1; ++oh)
+        for (int64_t ow = cov.ow0; ow <= cov.ow1; ++ow) {
+          const int64_t from = image + (oh * g.out_w + ow) * g.c + c;
+          const __m512i arg = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.argmax + from)));
+          const __mmask16 picked =
+              _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(position_in(a.p, ih, iw, oh, ow))));
+          sum = _mm512_mask_add_ps(sum, picked, sum, _mm512_loadu_ps(a.dy + from));
+        }
+      _mm512_storeu_ps(a.dx + at + c, sum);
+    }
+    if (a.c_end < g.c) gather_scalar(a, cov, ih, iw, image, at, a.c_end);
+  }
+};
+
+__attribute__((target("avx512f"), flatten)) void gather_rows_avx512(const BackwardArgs& a, int64_t begin, int64_t end) {
+  each_input_pixel(a.p, a.g, begin, end, GatherVector{a});
+}
+
+// ---- backward where windows do not overlap (stride >= kernel) ----
 //
 // Each input pixel lies in at most one window, so each window writes its
 // pixels directly: dy where the record points, 0 elsewhere. Output row
@@ -183,47 +239,55 @@ int64_t first_input_row(const PoolParams& p, const MaxPoolGeometry& g, int64_t o
   return std::clamp<int64_t>(oh * p.stride_h - p.pad_top, 0, g.h);
 }
 
-void zero_owned_rows(const PoolParams& p, const MaxPoolGeometry& g, int64_t row, float* dx) {
-  const int64_t b = row / g.out_h, oh = row % g.out_h;
-  const int64_t r0 = first_input_row(p, g, oh), r1 = first_input_row(p, g, oh + 1);
-  std::fill(dx + (b * g.h + r0) * g.w * g.c, dx + (b * g.h + r1) * g.w * g.c, 0.0f);
-}
+// The start of each output row: its input rows zeroed, where needed.
+struct ZeroOwnedRows {
+  const BackwardArgs& a;
 
-void scatter_scalar(const PoolParams& p, const MaxPoolGeometry& g, const Window& win, const float* dy,
-                    const uint8_t* argmax, float* dx_image, int64_t c0, int64_t c1) {
+  void operator()(int64_t row) const {
+    if (!a.zero) return;
+    const MaxPoolGeometry& g = a.g;
+    const int64_t b = row / g.out_h, oh = row % g.out_h;
+    const int64_t r0 = first_input_row(a.p, g, oh), r1 = first_input_row(a.p, g, oh + 1);
+    std::fill(a.dx + (b * g.h + r0) * g.w * g.c, a.dx + (b * g.h + r1) * g.w * g.c, 0.0f);
+  }
+};
+
+// Channels [c0, C) of one output pixel's window.
+void scatter_scalar(const BackwardArgs& a, const Window& win, int64_t image, int64_t at, int64_t c0) {
+  const MaxPoolGeometry& g = a.g;
   for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
     for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
-      const int64_t k = kh * p.kernel_w + kw;
-      float* out = dx_image + ((win.top + kh) * g.w + win.left + kw) * g.c;
-      for (int64_t c = c0; c < c1; ++c) out[c] = argmax[c] == k ? dy[c] : 0.0f;
+      const int64_t k = kh * a.p.kernel_w + kw;
+      float* out = a.dx + image + ((win.top + kh) * g.w + win.left + kw) * g.c;
+      for (int64_t c = c0; c < g.c; ++c) out[c] = a.argmax[at + c] == k ? a.dy[at + c] : 0.0f;
     }
 }
 
-// Output rows [begin, end) (row = b * out_h + oh), channels [0, c_end)
-// sixteen at a time, the rest scalar.
-__attribute__((target("avx512f"))) void scatter_rows_avx512(const PoolParams& p, const MaxPoolGeometry& g,
-                                                            const float* dy, const uint8_t* argmax, float* dx,
-                                                            int64_t begin, int64_t end, int64_t c_end, bool zero) {
-  for (int64_t row = begin; row < end; ++row) {
-    if (zero) zero_owned_rows(p, g, row, dx);
-    float* image = dx + row / g.out_h * g.h * g.w * g.c;
-    for (int64_t ow = 0; ow < g.out_w; ++ow) {
-      const Window win = window_of(p, g, row % g.out_h, ow);
-      const int64_t at = (row * g.out_w + ow) * g.c;
-      for (int64_t c = 0; c < c_end; c += 16) {
-        const __m512i arg = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(argmax + at + c)));
-        const __m512 grad = _mm512_loadu_ps(dy + at + c);
-        for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
-          for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
-            const __mmask16 picked =
-                _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(kh * p.kernel_w + kw)));
-            _mm512_storeu_ps(image + ((win.top + kh) * g.w + win.left + kw) * g.c + c,
-                             _mm512_maskz_mov_ps(picked, grad));
-          }
-      }
-      if (c_end < g.c) scatter_scalar(p, g, win, dy + at, argmax + at, image, c_end, g.c);
+// Channels [0, c_end) of one output pixel's window sixteen at a time, the
+// rest scalar.
+struct ScatterVector {
+  const BackwardArgs& a;
+
+  __attribute__((target("avx512f"))) void operator()(const Window& win, int64_t image, int64_t at) const {
+    const MaxPoolGeometry& g = a.g;
+    for (int64_t c = 0; c < a.c_end; c += 16) {
+      const __m512i arg = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.argmax + at + c)));
+      const __m512 grad = _mm512_loadu_ps(a.dy + at + c);
+      for (int64_t kh = win.kh0; kh < win.kh1; ++kh)
+        for (int64_t kw = win.kw0; kw < win.kw1; ++kw) {
+          const __mmask16 picked =
+              _mm512_cmpeq_epi32_mask(arg, _mm512_set1_epi32(static_cast<int>(kh * a.p.kernel_w + kw)));
+          _mm512_storeu_ps(a.dx + image + ((win.top + kh) * g.w + win.left + kw) * g.c + c,
+                           _mm512_maskz_mov_ps(picked, grad));
+        }
     }
+    if (a.c_end < g.c) scatter_scalar(a, win, image, at, a.c_end);
   }
+};
+
+__attribute__((target("avx512f"), flatten)) void scatter_rows_avx512(const BackwardArgs& a, int64_t begin,
+                                                                     int64_t end) {
+  each_output_pixel(a.p, a.g, begin, end, ZeroOwnedRows{a}, ScatterVector{a});
 }
 
 int64_t vector_channels(const MaxPoolGeometry& g, bool vectorise) {
@@ -232,59 +296,37 @@ int64_t vector_channels(const MaxPoolGeometry& g, bool vectorise) {
 
 }  // namespace
 
-namespace {
-
-void max_pool_backward_disjoint(const PoolParams& p, const MaxPoolGeometry& g, const float* dy, const uint8_t* argmax,
-                                float* dx, bool vectorise) {
-  const int64_t rows = g.n * g.out_h, c_end = vector_channels(g, vectorise);
-  const bool zero = !windows_tile(p, g);
-  parallel_ranges(rows, g.n * g.h * g.w * g.c, [&](int64_t begin, int64_t end) {
-    if (c_end > 0) return scatter_rows_avx512(p, g, dy, argmax, dx, begin, end, c_end, zero);
-    for (int64_t row = begin; row < end; ++row) {
-      if (zero) zero_owned_rows(p, g, row, dx);
-      float* image = dx + row / g.out_h * g.h * g.w * g.c;
-      for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const int64_t at = (row * g.out_w + ow) * g.c;
-        scatter_scalar(p, g, window_of(p, g, row % g.out_h, ow), dy + at, argmax + at, image, 0, g.c);
-      }
-    }
-  });
-}
-
-}  // namespace
-
 void max_pool_forward(const PoolParams& p, const MaxPoolGeometry& g, const float* x, float* y, uint8_t* argmax,
                       bool vectorise) {
-  const int64_t rows = g.n * g.out_h, c_end = vector_channels(g, vectorise);
+  const ForwardArgs a{p, g, x, y, argmax, vector_channels(g, vectorise)};
+  const int64_t rows = g.n * g.out_h;
   parallel_ranges(rows, rows * g.out_w * g.c * p.kernel_h * p.kernel_w, [&](int64_t begin, int64_t end) {
-    if (c_end > 0) return forward_rows_avx512(p, g, x, y, argmax, begin, end, c_end);
-    for (int64_t row = begin; row < end; ++row) {
-      const float* image = x + row / g.out_h * g.h * g.w * g.c;
-      for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const int64_t at = (row * g.out_w + ow) * g.c;
-        forward_scalar(p, g, window_of(p, g, row % g.out_h, ow), image, y + at,
-                       argmax != nullptr ? argmax + at : nullptr, 0, g.c);
-      }
-    }
+    if (a.c_end > 0) return forward_rows_avx512(a, begin, end);
+    each_output_pixel(p, g, begin, end, no_row_start,
+                      [&](const Window& win, int64_t image, int64_t at) { forward_scalar(a, win, image, at, 0); });
   });
 }
 
 void max_pool_backward(const PoolParams& p, const MaxPoolGeometry& g, const float* dy, const uint8_t* argmax, float* dx,
                        bool vectorise) {
-  if (windows_disjoint(p) && g.out_h > 0) return max_pool_backward_disjoint(p, g, dy, argmax, dx, vectorise);
-  const int64_t rows = g.n * g.h, c_end = vector_channels(g, vectorise);
+  const int64_t c_end = vector_channels(g, vectorise);
+  if (windows_disjoint(p) && g.out_h > 0) {
+    const BackwardArgs a{p, g, dy, argmax, dx, c_end, !windows_tile(p, g)};
+    const int64_t rows = g.n * g.out_h;
+    parallel_ranges(rows, g.n * g.h * g.w * g.c, [&](int64_t begin, int64_t end) {
+      if (a.c_end > 0) return scatter_rows_avx512(a, begin, end);
+      each_output_pixel(p, g, begin, end, ZeroOwnedRows{a},
+                        [&](const Window& win, int64_t image, int64_t at) { scatter_scalar(a, win, image, at, 0); });
+    });
+    return;
+  }
+  const BackwardArgs a{p, g, dy, argmax, dx, c_end, false};
+  const int64_t rows = g.n * g.h;
   parallel_ranges(rows, rows * g.w * g.c, [&](int64_t begin, int64_t end) {
-    if (c_end > 0) return backward_rows_avx512(p, g, dy, argmax, dx, begin, end, c_end);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t ih = row % g.h, image = row / g.h * g.out_h * g.out_w * g.c;
-      Cover cov{};
-      covering(ih, p.pad_top, p.kernel_h, p.stride_h, g.out_h, cov.oh0, cov.oh1);
-      CoveringWalk columns = columns_of(p, g);
-      for (int64_t iw = 0; iw < g.w; ++iw) {
-        columns.step(iw, cov.ow0, cov.ow1);
-        backward_scalar(p, g, cov, ih, iw, dy + image, argmax + image, dx + (row * g.w + iw) * g.c, 0, g.c);
-      }
-    }
+    if (a.c_end > 0) return gather_rows_avx512(a, begin, end);
+    each_input_pixel(p, g, begin, end, [&](const Cover& cov, int64_t ih, int64_t iw, int64_t image, int64_t at) {
+      gather_scalar(a, cov, ih, iw, image, at, 0);
+    });
   });
 }
 

@@ -1,8 +1,6 @@
 // Few-input-channel convolution weight gradients: see cpu_conv_wgrad.h.
 #include "cpu_conv_wgrad.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -205,22 +203,12 @@ void conv_weight_gradient(const ConvParams& p, const ConvGeometry& g, const floa
   const SliceKernel kernel = vectorise && has_avx512() ? vector_kernel(taps) : slice_scalar;
   // One pixel range per thread; `used` threads' partial sums, added in order.
   int64_t used = 1;
-  const auto sum_slice = [&](int64_t thread, int64_t threads) {
-    const int64_t chunk = (pixels + threads - 1) / threads;
-    const int64_t begin = std::min(pixels, thread * chunk), end = std::min(pixels, begin + chunk);
+  parallel_threads(pixels * taps * k, [&](int64_t thread, int64_t threads) {
+    if (thread == 0) used = threads;
+    const Range r = thread_range(pixels, thread, threads);
     float* part = partials + thread * stride;
-    kernel(Slice{p, g, x, dy, begin, end, part, part + taps * k});
-  };
-  if (pixels * taps * k <= kParallelElements || omp_get_max_threads() == 1) {
-    sum_slice(0, 1);
-  } else {
-#pragma omp parallel
-    {
-#pragma omp single
-      used = omp_get_num_threads();
-      sum_slice(omp_get_thread_num(), used);
-    }
-  }
+    kernel(Slice{p, g, x, dy, r.begin, r.end, part, part + taps * k});
+  });
   const auto finish = [&](float* out, int64_t offset, int64_t count) {
     for (int64_t i = 0; i < count; ++i) {
       float sum = partials[offset + i];

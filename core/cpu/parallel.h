@@ -21,21 +21,38 @@ namespace stride::cpu {
 // Elements below which a loop runs on the calling thread.
 constexpr int64_t kParallelElements = int64_t{1} << 15;
 
-// body(begin, end) over [0, n) in one range per thread; `work` (elements
-// touched in all) decides whether a fork-join pays.
+// body(thread, threads) once on each thread of one parallel region, or once
+// on the calling thread as (0, 1) when `work` (elements touched in all) is
+// too small for a fork-join to pay.
 template <typename Body>
-void parallel_ranges(int64_t n, int64_t work, Body&& body) {
-  if (work <= kParallelElements || n == 1 || omp_get_max_threads() == 1) {
-    if (n > 0) body(int64_t{0}, n);
+void parallel_threads(int64_t work, Body&& body) {
+  if (work <= kParallelElements || omp_get_max_threads() == 1) {
+    body(int64_t{0}, int64_t{1});
     return;
   }
 #pragma omp parallel
-  {
-    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
-    const int64_t chunk = (n + threads - 1) / threads;
-    const int64_t begin = std::min(n, thread * chunk), end = std::min(n, begin + chunk);
-    if (begin < end) body(begin, end);
-  }
+  body(int64_t{omp_get_thread_num()}, int64_t{omp_get_num_threads()});
+}
+
+// Thread `thread`'s share of [0, n) when `threads` split it: one contiguous
+// range each, in thread order (empty for threads past the end).
+struct Range {
+  int64_t begin, end;
+};
+inline Range thread_range(int64_t n, int64_t thread, int64_t threads) {
+  const int64_t chunk = (n + threads - 1) / threads;
+  const int64_t begin = std::min(n, thread * chunk);
+  return {begin, std::min(n, begin + chunk)};
+}
+
+// body(begin, end) over [0, n) in one range per thread; `work` as for
+// parallel_threads.
+template <typename Body>
+void parallel_ranges(int64_t n, int64_t work, Body&& body) {
+  parallel_threads(n == 1 ? 0 : work, [&](int64_t thread, int64_t threads) {
+    const Range r = thread_range(n, thread, threads);
+    if (r.begin < r.end) body(r.begin, r.end);
+  });
 }
 
 template <typename Body>
